@@ -1,0 +1,3 @@
+from fairdun.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Users, roles, sessions, API tokens and the principal that every request acts as."""

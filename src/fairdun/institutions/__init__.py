@@ -1,0 +1,1 @@
+"""Registry of institutions: lenders, collection agencies, regulators, and their licences."""

@@ -1,0 +1,1 @@
+"""Shared building blocks used by every domain package (no business rules here)."""

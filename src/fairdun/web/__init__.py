@@ -1,0 +1,1 @@
+"""The web boundary: app factory, request dependencies, templates, error mapping."""

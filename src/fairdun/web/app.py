@@ -1,0 +1,82 @@
+"""The FastAPI app factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from fairdun import __version__
+from fairdun.audit import api as audit_api
+from fairdun.audit import pages as audit_pages
+from fairdun.config import Settings, get_settings
+from fairdun.identity import api as identity_api
+from fairdun.identity import pages as identity_pages
+from fairdun.institutions import api as institutions_api
+from fairdun.institutions import pages as institutions_pages
+from fairdun.kit import crypto
+from fairdun.kit.clock import Clock, utcnow
+from fairdun.kit.db import make_engine, session_factory
+from fairdun.web import errors
+from fairdun.web.deps import Db
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock = utcnow) -> FastAPI:
+    settings = settings or get_settings()
+    crypto.configure(
+        crypto.KeyRing.from_settings(settings.data_keys, settings.active_key_id, settings.blind_index_key)
+    )
+    engine = engine or make_engine(settings.database_url)
+    app = FastAPI(
+        title="fairdun",
+        version=__version__,
+        description="Lawful and humane handling of overdue consumer loans.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory(engine)
+    app.state.clock = clock
+
+    errors.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/api/health", tags=["system"])
+    def health(db: Db) -> dict[str, str]:
+        """Liveness and database reachability; no authentication."""
+        db.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__, "database": engine.dialect.name}
+
+    for router in (
+        institutions_api.router,
+        identity_api.router,
+        audit_api.router,
+        identity_pages.router,
+        institutions_pages.router,
+        audit_pages.router,
+    ):
+        app.include_router(router)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith("/api/docs"):
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                "frame-ancestors 'none'; form-action 'self'",
+            )
+        return response
+
+    return app
