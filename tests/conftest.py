@@ -27,7 +27,7 @@ TEST_KEY_2 = base64.b64encode(b"n" * 32).decode()
 TEST_INDEX_KEY = base64.b64encode(b"i" * 32).decode()
 
 
-def test_settings(database_url: str = "sqlite://", **overrides: object) -> Settings:
+def make_settings(database_url: str = "sqlite://", **overrides: object) -> Settings:
     values: dict[str, object] = {
         "env": "test",
         "database_url": database_url,
@@ -115,7 +115,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings(engine: Engine) -> Settings:
-    return test_settings(engine.url.render_as_string(hide_password=False))
+    return make_settings(engine.url.render_as_string(hide_password=False))
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from fairdun.institutions import service as institutions
 from fairdun.institutions import uscc
 from fairdun.institutions.models import Institution, InstitutionKind
 
-PASSWORD = "correct-horse-battery"  # noqa: S105
+PASSWORD = "correct-horse-battery"
 _seq = itertools.count(1)
 
 
@@ -29,28 +29,44 @@ def make_institution(
 ) -> Institution:
     n = next(_seq)
     return institutions.create(
-        db, SYSTEM,
+        db,
+        SYSTEM,
         institutions.InstitutionCreate(
-            name=name or f"Institution {n}", credit_code=credit_code(n), kind=kind, licence_number=f"L-{n}"
+            name=name or f"Institution {n}",
+            credit_code=credit_code(n),
+            kind=kind,
+            licence_number=f"L-{n}",
         ),
     )
 
 
 def make_user(
-    db: Session, *, role: Role, institution: Institution | None = None, username: str | None = None,
-    display_name: str = "Test User", email: str | None = None,
+    db: Session,
+    *,
+    role: Role,
+    institution: Institution | None = None,
+    username: str | None = None,
+    display_name: str = "Test User",
+    email: str | None = None,
 ) -> User:
     n = next(_seq)
     return identity.create_user(
-        db, SYSTEM,
+        db,
+        SYSTEM,
         UserCreate(
-            username=username or f"user{n}", display_name=display_name, role=role,
-            institution_id=institution.id if institution else None, email=email, password=PASSWORD,
+            username=username or f"user{n}",
+            display_name=display_name,
+            role=role,
+            institution_id=institution.id if institution else None,
+            email=email,
+            password=PASSWORD,
         ),
     )
 
 
-def make_token(db: Session, *, institution: Institution, role: Role = Role.COLLECTOR) -> tuple[ApiToken, str]:
+def make_token(
+    db: Session, *, institution: Institution, role: Role = Role.COLLECTOR
+) -> tuple[ApiToken, str]:
     return identity.issue_api_token(
         db, SYSTEM, ApiTokenCreate(name="dialer", role=role, institution_id=institution.id)
     )
@@ -67,7 +83,12 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> TestCl
     page = client.get("/login")
     response = client.post(
         "/login",
-        data={"username": username, "password": password, "csrf_token": csrf_from(page.text), "next": "/"},
+        data={
+            "username": username,
+            "password": password,
+            "csrf_token": csrf_from(page.text),
+            "next": "/",
+        },
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text

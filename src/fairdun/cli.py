@@ -13,7 +13,9 @@ from rich.table import Table
 from fairdun import __version__
 from fairdun.config import ConfigError, Settings, load_settings
 
-app = typer.Typer(help="fairdun: lawful and humane handling of overdue consumer loans.", no_args_is_help=True)
+app = typer.Typer(
+    help="fairdun: lawful and humane handling of overdue consumer loans.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys for personal data.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
@@ -41,9 +43,11 @@ def _engine_and_keys(settings: Settings):  # type: ignore[no-untyped-def]
 
     try:
         crypto.configure(
-            crypto.KeyRing.from_settings(settings.data_keys, settings.active_key_id, settings.blind_index_key)
+            crypto.KeyRing.from_settings(
+                settings.data_keys, settings.active_key_id, settings.blind_index_key
+            )
         )
-    except crypto.KeyError_ as exc:
+    except crypto.CryptoKeyError as exc:
         err.print(f"[bold red]key error:[/] {exc}")
         raise typer.Exit(2) from None
     engine = make_engine(settings.database_url)
@@ -52,8 +56,12 @@ def _engine_and_keys(settings: Settings):  # type: ignore[no-untyped-def]
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     )
 
 
@@ -76,7 +84,10 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     before = migrate.current_revision(engine)
     migrate.upgrade(engine, revision)
     after = migrate.current_revision(engine)
-    console.print(f"database {engine.url.render_as_string(hide_password=True)}: {before or 'empty'} -> {after}")
+    console.print(
+        f"database {engine.url.render_as_string(hide_password=True)}: "
+        f"{before or 'empty'} -> {after}"
+    )
 
 
 @db_app.command("current")
@@ -85,12 +96,14 @@ def db_current() -> None:
     from fairdun.kit import migrate
 
     engine, _ = _engine_and_keys(_settings())
-    console.print(f"current: {migrate.current_revision(engine) or 'empty'}; head: {migrate.head_revision()}")
+    console.print(
+        f"current: {migrate.current_revision(engine) or 'empty'}; head: {migrate.head_revision()}"
+    )
 
 
 @keys_app.command("generate")
 def keys_generate() -> None:
-    """Print a new random 256-bit key (for FAIRDUN_DATA_KEYS, FAIRDUN_BLIND_INDEX_KEY, FAIRDUN_SECRET_KEY)."""
+    """Print a new random 256-bit key (data keys, blind index key, secret key)."""
     from fairdun.kit.crypto import generate_key
 
     console.print(generate_key())
@@ -114,19 +127,29 @@ def keys_rotate() -> None:
             task = progress.add_task("re-encrypting", total=total)
             report = keys.rotate(session, progress=lambda n: progress.advance(task, n))
         audit.record(
-            session, actor="cli", action="keys.rotated", details={
-                "active_key_id": settings.active_key_id, "scanned": report.scanned,
-                "rotated": report.rotated, "by_column": report.by_column,
+            session,
+            actor="cli",
+            action="keys.rotated",
+            details={
+                "active_key_id": settings.active_key_id,
+                "scanned": report.scanned,
+                "rotated": report.rotated,
+                "by_column": report.by_column,
             },
         )
-    console.print(f"scanned {report.scanned} values, re-encrypted {report.rotated} under key {settings.active_key_id!r}")
+    console.print(
+        f"scanned {report.scanned} values, "
+        f"re-encrypted {report.rotated} under key {settings.active_key_id!r}"
+    )
 
 
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the hash chain; exit 1 and name the first broken record if any."""
-    from fairdun.audit import repository, service
-    from fairdun.audit.chain import verify
+    from collections.abc import Iterator
+
+    from fairdun.audit import repository
+    from fairdun.audit.chain import Entry, verify
     from fairdun.kit.db import unit_of_work
 
     settings = _settings()
@@ -136,13 +159,12 @@ def audit_verify() -> None:
         with _progress() as progress:
             task = progress.add_task("verifying", total=total)
 
-            def entries():  # type: ignore[no-untyped-def]
+            def entries() -> Iterator[Entry]:
                 for entry in repository.iter_entries(session):
                     progress.advance(task)
                     yield entry
 
             result = verify(entries())
-        del service
     if result.ok:
         console.print(f"audit chain intact: {result.checked} records verified")
         return
@@ -154,7 +176,9 @@ def audit_verify() -> None:
 def create_admin(
     username: Annotated[str, typer.Argument(help="Log-in name of the platform administrator.")],
     name: Annotated[str, typer.Option(help="Display name.")] = "Platform administrator",
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
 ) -> None:
     """Create the first platform administrator (production bootstrap)."""
     from pydantic import ValidationError
@@ -170,8 +194,14 @@ def create_admin(
     try:
         with unit_of_work(factory) as session:
             service.create_user(
-                session, SYSTEM,
-                UserCreate(username=username, display_name=name, role=Role.PLATFORM_ADMIN, password=password),
+                session,
+                SYSTEM,
+                UserCreate(
+                    username=username,
+                    display_name=name,
+                    role=Role.PLATFORM_ADMIN,
+                    password=password,
+                ),
             )
     except (ValidationError, DomainError) as exc:
         err.print(f"[bold red]not created:[/] {exc}")
@@ -191,15 +221,20 @@ def serve(
 
     settings = _settings()
     uvicorn.run(
-        create_app(settings), host=host or settings.host, port=port or settings.port,
-        log_level=settings.log_level, proxy_headers=settings.is_production,
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level,
+        proxy_headers=settings.is_production,
     )
 
 
 @app.command("demo")
 def demo(
     port: Annotated[int | None, typer.Option(help="Port (default FAIRDUN_PORT, 8000).")] = None,
-    serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the web server after seeding.")] = True,
+    serve_: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the web server after seeding.")
+    ] = True,
 ) -> None:
     """Create or reuse the embedded database, load demo data, and serve the platform."""
     from fairdun.demo import seed

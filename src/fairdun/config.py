@@ -19,7 +19,7 @@ ENV_PREFIX = "FAIRDUN_"
 
 # Development defaults. They are public (they are in this file), so production
 # refuses to start with any of them.
-DEV_SECRET_KEY = "dev-secret-key-do-not-use-in-production-0000000000"
+DEV_SECRET_KEY = "dev-secret-key-do-not-use-in-production-0000000000"  # noqa: S105 - public on purpose; refused in production
 DEV_DATA_KEYS = "dev1:ZGV2LWRhdGEta2V5LWRvLW5vdC11c2UtMzItYnl0ZXM="
 DEV_BLIND_INDEX_KEY = "ZGV2LWJsaW5kLWluZGV4LWtleS1ub3QtZm9yLXByb2Q="
 
@@ -122,7 +122,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
     env_file = env.get("FAIRDUN_ENV_FILE", ".env")
     try:
         if environ is None:
-            settings = Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+            settings = Settings(_env_file=env_file, **overrides)
         else:
             settings = _settings_from_mapping(env, env_file, overrides)
     except ValidationError as exc:
@@ -138,7 +138,9 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
     return settings
 
 
-def _settings_from_mapping(env: dict[str, str], env_file: str, overrides: dict[str, Any]) -> Settings:
+def _settings_from_mapping(
+    env: dict[str, str], env_file: str, overrides: dict[str, Any]
+) -> Settings:
     """Settings from an explicit mapping (used by tests), ignoring the process environment."""
     values: dict[str, Any] = {}
     for key, value in env.items():
@@ -147,7 +149,7 @@ def _settings_from_mapping(env: dict[str, str], env_file: str, overrides: dict[s
             values[upper[len(ENV_PREFIX) :].lower()] = value
     values.update(overrides)
     file = Path(env_file)
-    return Settings(_env_file=str(file) if file.exists() else None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=str(file) if file.exists() else None, **values)
 
 
 @lru_cache(maxsize=1)

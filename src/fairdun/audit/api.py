@@ -26,4 +26,6 @@ def list_audit(
 @router.get("/verify", response_model=VerifyRead)
 def verify_chain(db: Db, principal: ApiPrincipal) -> VerifyRead:
     result = service.verify_for(db, principal)
-    return VerifyRead(ok=result.ok, checked=result.checked, broken_id=result.broken_id, problem=result.problem)
+    return VerifyRead(
+        ok=result.ok, checked=result.checked, broken_id=result.broken_id, problem=result.problem
+    )

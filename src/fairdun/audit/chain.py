@@ -27,7 +27,9 @@ class Entry:
 
 
 def canonical_details(details: dict[str, Any]) -> str:
-    return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return json.dumps(
+        details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
 
 
 def compute_hash(
@@ -72,7 +74,9 @@ def verify(entries: Iterable[Entry]) -> VerifyResult:
     checked = 0
     for entry in entries:
         if entry.prev_hash != expected_prev:
-            return VerifyResult(checked, entry.id, "previous-hash link broken (record removed or reordered)")
+            return VerifyResult(
+                checked, entry.id, "previous-hash link broken (record removed or reordered)"
+            )
         recomputed = compute_hash(
             created_at=entry.created_at,
             actor=entry.actor,
@@ -84,7 +88,9 @@ def verify(entries: Iterable[Entry]) -> VerifyResult:
             prev_hash=entry.prev_hash,
         )
         if recomputed != entry.hash:
-            return VerifyResult(checked, entry.id, "content does not match its hash (record altered)")
+            return VerifyResult(
+                checked, entry.id, "content does not match its hash (record altered)"
+            )
         expected_prev = entry.hash
         checked += 1
     return VerifyResult(checked, None, None)

@@ -1,4 +1,4 @@
-"""Application-level refusal of audit updates and deletes (PostgreSQL and SQLite triggers back it)."""
+"""Application-level refusal of audit updates and deletes (database triggers back it)."""
 
 from __future__ import annotations
 

@@ -32,9 +32,16 @@ def add(session: Session, record: AuditRecord) -> None:
 def iter_entries(session: Session, batch: int = 1000) -> Iterator[Entry]:
     """Records in id order as plain values (no ORM identity map growth on long chains)."""
     cols = (
-        AuditRecord.id, AuditRecord.created_at, AuditRecord.actor, AuditRecord.action,
-        AuditRecord.target, AuditRecord.institution_id, AuditRecord.details,
-        AuditRecord.decided_by, AuditRecord.prev_hash, AuditRecord.hash,
+        AuditRecord.id,
+        AuditRecord.created_at,
+        AuditRecord.actor,
+        AuditRecord.action,
+        AuditRecord.target,
+        AuditRecord.institution_id,
+        AuditRecord.details,
+        AuditRecord.decided_by,
+        AuditRecord.prev_hash,
+        AuditRecord.hash,
     )
     last_id = 0
     while True:

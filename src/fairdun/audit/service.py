@@ -64,10 +64,17 @@ def verify(session: Session) -> chain.VerifyResult:
 def visible_records(
     session: Session, actor: Principal, *, limit: int = 100, before_id: int | None = None
 ) -> list[AuditRecord]:
-    """Cross-institution roles see the whole trail; compliance and admins see their institution's."""
-    if actor.role not in (Role.PLATFORM_ADMIN, Role.REGULATOR, Role.INSTITUTION_ADMIN, Role.COMPLIANCE_OFFICER):
+    """Cross-institution roles see the whole trail; compliance and admins their institution's."""
+    if actor.role not in (
+        Role.PLATFORM_ADMIN,
+        Role.REGULATOR,
+        Role.INSTITUTION_ADMIN,
+        Role.COMPLIANCE_OFFICER,
+    ):
         raise Forbidden("your role may not read the audit trail")
-    return repository.list_records(session, institution_id=actor.scope, limit=limit, before_id=before_id)
+    return repository.list_records(
+        session, institution_id=actor.scope, limit=limit, before_id=before_id
+    )
 
 
 def verify_for(session: Session, actor: Principal) -> chain.VerifyResult:

@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fairdun.identity import repository as identity_repo
 from fairdun.identity import service as identity
 from fairdun.identity.models import Role, User
 from fairdun.identity.principal import SYSTEM
@@ -29,11 +30,35 @@ class DemoLogin:
 
 INSTITUTIONS = [
     # (key, name, 17-char code prefix, kind, licence number)
-    ("regulator", "国家金融监督管理总局示范监管局", "11100000000000001", InstitutionKind.REGULATOR, ""),
+    (
+        "regulator",
+        "国家金融监督管理总局示范监管局",
+        "11100000000000001",
+        InstitutionKind.REGULATOR,
+        "",
+    ),
     ("bank", "示范城市商业银行", "91110000100000001", InstitutionKind.BANK, "B0001H111000001"),
-    ("cfc", "示范消费金融有限公司", "91310000100000002", InstitutionKind.CONSUMER_FINANCE, "N0002H231000001"),
-    ("mcc", "示范网络小额贷款有限公司", "91440300100000003", InstitutionKind.MICROCREDIT, "XD-GD-2021-0003"),
-    ("agency", "示范合规催收服务有限公司", "91320100100000004", InstitutionKind.COLLECTION_AGENCY, "CS-JS-2024-0004"),
+    (
+        "cfc",
+        "示范消费金融有限公司",
+        "91310000100000002",
+        InstitutionKind.CONSUMER_FINANCE,
+        "N0002H231000001",
+    ),
+    (
+        "mcc",
+        "示范网络小额贷款有限公司",
+        "91440300100000003",
+        InstitutionKind.MICROCREDIT,
+        "XD-GD-2021-0003",
+    ),
+    (
+        "agency",
+        "示范合规催收服务有限公司",
+        "91320100100000004",
+        InstitutionKind.COLLECTION_AGENCY,
+        "CS-JS-2024-0004",
+    ),
 ]
 
 USERS = [
@@ -62,7 +87,8 @@ def seed(session: Session) -> list[DemoLogin]:
         existing = session.scalar(select(Institution).where(Institution.credit_code == code))
         if existing is None:
             existing = institutions.create(
-                session, SYSTEM,
+                session,
+                SYSTEM,
                 InstitutionCreate(name=name, credit_code=code, kind=kind, licence_number=licence),
             )
         ids[key] = existing.id
@@ -70,28 +96,40 @@ def seed(session: Session) -> list[DemoLogin]:
     mcc = session.get(Institution, ids["mcc"])
     if mcc is not None and mcc.licence_status == LicenceStatus.ACTIVE:
         institutions.change_licence(
-            session, SYSTEM, ids["mcc"],
-            LicenceChangeCreate(status=LicenceStatus.SUSPENDED, reason="示范：因违规催收被暂停业务"),
+            session,
+            SYSTEM,
+            ids["mcc"],
+            LicenceChangeCreate(
+                status=LicenceStatus.SUSPENDED, reason="示范：因违规催收被暂停业务"
+            ),
         )
     from fairdun.institutions import repository as inst_repo
 
     if inst_repo.engagement(session, ids["agency"], ids["bank"]) is None:
         institutions.engage_agency(
-            session, SYSTEM, ids["bank"],
+            session,
+            SYSTEM,
+            ids["bank"],
             EngagementCreate(
-                agency_id=ids["agency"], contract_ref="WW-2026-001",
-                start_date=date(2026, 1, 1), review_date=date(2027, 1, 1),
+                agency_id=ids["agency"],
+                contract_ref="WW-2026-001",
+                start_date=date(2026, 1, 1),
+                review_date=date(2027, 1, 1),
             ),
         )
     logins = []
     for username, display, role, inst_key in USERS:
-        if identity.repository.user_by_username(session, username) is None:
+        if identity_repo.user_by_username(session, username) is None:
             identity.create_user(
-                session, SYSTEM,
+                session,
+                SYSTEM,
                 UserCreate(
-                    username=username, display_name=display, role=role,
+                    username=username,
+                    display_name=display,
+                    role=role,
                     institution_id=ids[inst_key] if inst_key else None,
-                    email=f"{username}@demo.fairdun.example", password=DEMO_PASSWORD,
+                    email=f"{username}@demo.fairdun.example",
+                    password=DEMO_PASSWORD,
                 ),
             )
         logins.append(DemoLogin(username, role, names[inst_key] if inst_key else "—"))

@@ -20,7 +20,12 @@ router = APIRouter(prefix="/api", tags=["identity"])
 
 @router.get("/me", response_model=MeRead)
 def me(principal: ApiPrincipal) -> MeRead:
-    return MeRead(actor=principal.actor, role=principal.role, institution_id=principal.institution_id, name=principal.name)
+    return MeRead(
+        actor=principal.actor,
+        role=principal.role,
+        institution_id=principal.institution_id,
+        name=principal.name,
+    )
 
 
 @router.get("/users", response_model=list[UserRead])
@@ -47,9 +52,13 @@ def list_tokens(db: Db, principal: ApiPrincipal) -> list[ApiTokenRead]:
 def issue_token(data: ApiTokenCreate, db: Db, principal: ApiPrincipal) -> ApiTokenIssued:
     """Issue a token for a machine client. The secret is in this answer only."""
     token, raw = service.issue_api_token(db, principal, data)
-    return ApiTokenIssued.model_validate({**ApiTokenRead.model_validate(token).model_dump(), "token": raw})
+    return ApiTokenIssued.model_validate(
+        {**ApiTokenRead.model_validate(token).model_dump(), "token": raw}
+    )
 
 
 @router.post("/tokens/{token_id}/revoke", response_model=ApiTokenRead)
 def revoke_token(token_id: int, request: Request, db: Db, principal: ApiPrincipal) -> ApiTokenRead:
-    return ApiTokenRead.model_validate(service.revoke_api_token(db, principal, token_id, now_of(request)))
+    return ApiTokenRead.model_validate(
+        service.revoke_api_token(db, principal, token_id, now_of(request))
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -10,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from fairdun.identity import service
-from fairdun.identity.models import Role
+from fairdun.identity.models import Role, User
 from fairdun.identity.schemas import INSTITUTION_ROLES, ApiTokenCreate, UserCreate
 from fairdun.institutions import service as institutions
 from fairdun.kit.errors import DomainError, Throttled, Unauthenticated
@@ -25,7 +26,13 @@ from fairdun.web.deps import (
     session_policy,
     settings_of,
 )
-from fairdun.web.security import LANG_COOKIE, PRESESSION_COOKIE, SESSION_COOKIE, make_csrf, safe_next
+from fairdun.web.security import (
+    LANG_COOKIE,
+    PRESESSION_COOKIE,
+    SESSION_COOKIE,
+    make_csrf,
+    safe_next,
+)
 from fairdun.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -33,21 +40,31 @@ router = APIRouter(include_in_schema=False)
 HOME_TEMPLATES = {role: f"home/{role.value}.html" for role in Role}
 
 
-def _login_page(request: Request, *, next_url: str, error: str | None, status_code: int) -> Response:
+def _login_page(
+    request: Request, *, next_url: str, error: str | None, status_code: int
+) -> Response:
     settings = settings_of(request)
     pre = request.cookies.get(PRESESSION_COOKIE) or secrets.token_urlsafe(24)
     token = make_csrf(settings.secret_key, pre, now_of(request))
     response = render(
-        request, "login.html", {"csrf_token": token, "next": next_url, "error": error}, status_code=status_code
+        request,
+        "login.html",
+        {"csrf_token": token, "next": next_url, "error": error},
+        status_code=status_code,
     )
     response.set_cookie(
-        PRESESSION_COOKIE, pre, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/"
+        PRESESSION_COOKIE,
+        pre,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
     )
     return response
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/") -> Response:  # noqa: A002 - query name
+def login_form(request: Request, next: str = "/") -> Response:
     response = _login_page(request, next_url=safe_next(next), error=None, status_code=200)
     if request.cookies.get(SESSION_COOKIE):
         response.delete_cookie(SESSION_COOKIE, path="/")
@@ -60,17 +77,24 @@ def login(
     db: Db,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=200)],
-    next: Annotated[str, Form()] = "/",  # noqa: A002
+    next: Annotated[str, Form()] = "/",
 ) -> Response:
     settings = settings_of(request)
     policy = session_policy(settings)
     address = request.client.host if request.client else "unknown"
     try:
         user = service.authenticate(
-            db, policy, username=username.strip(), password=password, address=address, now=now_of(request)
+            db,
+            policy,
+            username=username.strip(),
+            password=password,
+            address=address,
+            now=now_of(request),
         )
     except Throttled as exc:
-        response = _login_page(request, next_url=safe_next(next), error="throttled", status_code=429)
+        response = _login_page(
+            request, next_url=safe_next(next), error="throttled", status_code=429
+        )
         response.headers["Retry-After"] = str(exc.retry_after_seconds)
         return response
     except Unauthenticated:
@@ -80,7 +104,12 @@ def login(
     raw = service.start_session(db, user, policy, now_of(request))
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, raw, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/",
+        SESSION_COOKIE,
+        raw,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
         max_age=settings.session_max_hours * 3600,
     )
     response.delete_cookie(PRESESSION_COOKIE, path="/")
@@ -89,8 +118,7 @@ def login(
 
 @router.post("/logout", dependencies=[CsrfChecked])
 def logout(request: Request, db: Db, page: CurrentPage) -> Response:
-    login = db.merge(page.login)
-    service.end_session(db, login, now_of(request))
+    service.end_session(db, page.login_id, now_of(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -98,13 +126,19 @@ def logout(request: Request, db: Db, page: CurrentPage) -> Response:
 
 @router.post("/lang", dependencies=[AnyCsrfChecked])
 def switch_language(
-    request: Request, lang: Annotated[str, Form()], next: Annotated[str, Form()] = "/"  # noqa: A002
+    request: Request,
+    lang: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
 ) -> Response:
     """Sets the display language (a cookie); works logged in and on the log-in page."""
     response = RedirectResponse(safe_next(next), status_code=303)
     if lang in LOCALES:
         response.set_cookie(
-            LANG_COOKIE, lang, samesite="lax", secure=settings_of(request).cookie_secure, path="/",
+            LANG_COOKIE,
+            lang,
+            samesite="lax",
+            secure=settings_of(request).cookie_secure,
+            path="/",
             max_age=365 * 24 * 3600,
         )
     return response
@@ -115,14 +149,18 @@ def home(request: Request, db: Db, page: CurrentPage) -> Response:
     """Each role lands on its own home page."""
     principal = page.principal
     institution = (
-        institutions.get(db, principal, principal.institution_id) if principal.institution_id is not None else None
+        institutions.get(db, principal, principal.institution_id)
+        if principal.institution_id is not None
+        else None
     )
     counts: dict[str, int] = {}
     if principal.role in (Role.PLATFORM_ADMIN, Role.REGULATOR):
         counts["institutions"] = len(institutions.listing(db, principal))
     if principal.role in (Role.PLATFORM_ADMIN, Role.INSTITUTION_ADMIN):
         counts["users"] = len(service.list_users(db, principal))
-    return render(request, HOME_TEMPLATES[principal.role], {"institution": institution, "counts": counts})
+    return render(
+        request, HOME_TEMPLATES[principal.role], {"institution": institution, "counts": counts}
+    )
 
 
 @router.get("/users", response_class=HTMLResponse)
@@ -131,7 +169,7 @@ def users_page(request: Request, db: Db, page: CurrentPage) -> Response:
     return render(request, "users/list.html", _users_context(db, page, users))
 
 
-def _users_context(db: Db, page: CurrentPage, users: list[object]) -> dict[str, object]:
+def _users_context(db: Db, page: CurrentPage, users: Sequence[User]) -> dict[str, object]:
     visible = institutions.listing(db, page.principal)
     return {
         "users": users,
@@ -157,8 +195,11 @@ def create_user_page(
 ) -> Response:
     try:
         data = UserCreate(
-            username=username, display_name=display_name, role=role,  # type: ignore[arg-type]
-            password=password, email=email or None,
+            username=username,
+            display_name=display_name,
+            role=role,
+            password=password,
+            email=email or None,
             institution_id=int(institution_id) if institution_id.isdigit() else None,
         )
         service.create_user(db, page.principal, data)
@@ -166,7 +207,14 @@ def create_user_page(
         db.rollback()
         context = _users_context(db, page, service.list_users(db, page.principal))
         context["form_error"] = _describe(exc)
-        return render(request, "users/list.html", context, status_code=422 if isinstance(exc, ValidationError) else getattr(exc, "status_code", 400))
+        return render(
+            request,
+            "users/list.html",
+            context,
+            status_code=422
+            if isinstance(exc, ValidationError)
+            else getattr(exc, "status_code", 400),
+        )
     return RedirectResponse("/users", status_code=303)
 
 
@@ -206,7 +254,8 @@ def issue_token_page(
 ) -> Response:
     try:
         data = ApiTokenCreate(
-            name=name, role=role,  # type: ignore[arg-type]
+            name=name,
+            role=role,
             institution_id=int(institution_id) if institution_id.isdigit() else None,
         )
         _token, raw = service.issue_api_token(db, page.principal, data)
@@ -217,7 +266,9 @@ def issue_token_page(
         return render(request, "tokens/list.html", context, status_code=422)
     db.flush()
     # Shown once: the secret is in this response only; the page is not cacheable.
-    response = render(request, "tokens/list.html", _tokens_context(db, page, issued=raw), status_code=201)
+    response = render(
+        request, "tokens/list.html", _tokens_context(db, page, issued=raw), status_code=201
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 

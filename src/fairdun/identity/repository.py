@@ -57,7 +57,9 @@ def tokens(session: Session, scope: int | None) -> list[ApiToken]:
     return list(session.scalars(stmt).all())
 
 
-def recent_failures(session: Session, *, username_key: str, address_key: str, since: datetime) -> tuple[int, int]:
+def recent_failures(
+    session: Session, *, username_key: str, address_key: str, since: datetime
+) -> tuple[int, int]:
     by_user = session.scalar(
         select(func.count()).where(
             LoginAttempt.username_key == username_key, LoginAttempt.attempted_at >= since
@@ -71,7 +73,9 @@ def recent_failures(session: Session, *, username_key: str, address_key: str, si
     return int(by_user or 0), int(by_address or 0)
 
 
-def oldest_failure_since(session: Session, *, username_key: str, address_key: str, since: datetime) -> datetime | None:
+def oldest_failure_since(
+    session: Session, *, username_key: str, address_key: str, since: datetime
+) -> datetime | None:
     return session.scalar(
         select(func.min(LoginAttempt.attempted_at)).where(
             (LoginAttempt.username_key == username_key) | (LoginAttempt.address_key == address_key),

@@ -21,7 +21,7 @@ from fairdun.institutions.models import InstitutionKind
 from fairdun.kit import crypto
 from fairdun.kit.errors import Conflict, Forbidden, Invalid, NotFound, Throttled, Unauthenticated
 
-TOKEN_PREFIX = "fdt"
+TOKEN_PREFIX = "fdt"  # noqa: S105 - a label, not a secret
 WRONG_CREDENTIALS = "wrong username or password"
 
 
@@ -38,14 +38,25 @@ def sha256_hex(value: str) -> str:
 
 
 def principal_for_user(user: User) -> Principal:
-    return Principal(role=Role(user.role), institution_id=user.institution_id, user_id=user.id, name=user.username)
+    return Principal(
+        role=Role(user.role),
+        institution_id=user.institution_id,
+        user_id=user.id,
+        name=user.username,
+    )
 
 
 # --- log in -----------------------------------------------------------------
 
 
 def authenticate(
-    session: Session, policy: SessionPolicy, *, username: str, password: str, address: str, now: datetime
+    session: Session,
+    policy: SessionPolicy,
+    *,
+    username: str,
+    password: str,
+    address: str,
+    now: datetime,
 ) -> User:
     """Check credentials with throttling; the error never says which part was wrong."""
     ring = crypto.keyring()
@@ -65,7 +76,9 @@ def authenticate(
     user = repository.user_by_username(session, username)
     ok = passwords.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
-        session.add(LoginAttempt(username_key=username_key, address_key=address_key, attempted_at=now))
+        session.add(
+            LoginAttempt(username_key=username_key, address_key=address_key, attempted_at=now)
+        )
         audit.record(
             session,
             actor="anonymous",
@@ -80,8 +93,12 @@ def authenticate(
         user.password_hash = passwords.hash_password(password)
     user.last_login_at = now
     audit.record(
-        session, actor=f"user:{user.id}", action="user.logged_in", target=f"user:{user.id}",
-        institution_id=user.institution_id, at=now,
+        session,
+        actor=f"user:{user.id}",
+        action="user.logged_in",
+        target=f"user:{user.id}",
+        institution_id=user.institution_id,
+        at=now,
     )
     return user
 
@@ -120,11 +137,17 @@ def resolve_session(
     return user, login
 
 
-def end_session(session: Session, login: LoginSession, now: datetime) -> None:
+def end_session(session: Session, login_id: int, now: datetime) -> None:
+    login = session.get(LoginSession, login_id)
+    if login is None or login.ended_at is not None:
+        return
     login.ended_at = now
     audit.record(
-        session, actor=f"user:{login.user_id}", action="user.logged_out",
-        target=f"user:{login.user_id}", at=now,
+        session,
+        actor=f"user:{login.user_id}",
+        action="user.logged_out",
+        target=f"user:{login.user_id}",
+        at=now,
     )
 
 
@@ -142,7 +165,9 @@ def _check_role_fits_institution(session: Session, role: Role, institution_id: i
         if role is Role.REGULATOR and institution_id is not None:
             inst = institutions_repo.by_id(session, institution_id, None)
             if inst is None or inst.kind != InstitutionKind.REGULATOR:
-                raise Invalid("institution_id", "a regulator user belongs to a regulator institution")
+                raise Invalid(
+                    "institution_id", "a regulator user belongs to a regulator institution"
+                )
         return
     if institution_id is None:
         raise Invalid("institution_id", f"role {role.value} needs an institution")
@@ -152,7 +177,10 @@ def _check_role_fits_institution(session: Session, role: Role, institution_id: i
     is_agency = inst.kind == InstitutionKind.COLLECTION_AGENCY
     if role is Role.AGENCY_COLLECTOR and not is_agency:
         raise Invalid("role", "agency_collector users belong to a collection agency")
-    if role in (Role.COLLECTOR, Role.RISK_ANALYST, Role.BORROWER) and not InstitutionKind(inst.kind).is_lender:
+    if (
+        role in (Role.COLLECTOR, Role.RISK_ANALYST, Role.BORROWER)
+        and not InstitutionKind(inst.kind).is_lender
+    ):
         raise Invalid("role", f"{role.value} users belong to a lender")
 
 
@@ -190,8 +218,12 @@ def create_user(session: Session, actor: Principal, data: UserCreate) -> User:
     except IntegrityError:
         raise Conflict(f"username {data.username!r} is taken") from None
     audit.record(
-        session, actor=actor.actor, action="user.created", target=f"user:{user.id}",
-        institution_id=institution_id, details={"role": data.role.value, "username": data.username},
+        session,
+        actor=actor.actor,
+        action="user.created",
+        target=f"user:{user.id}",
+        institution_id=institution_id,
+        details={"role": data.role.value, "username": data.username},
     )
     return user
 
@@ -215,7 +247,9 @@ def find_users_by_email(session: Session, actor: Principal, email: str) -> list[
 # --- API tokens ---------------------------------------------------------------
 
 
-def issue_api_token(session: Session, actor: Principal, data: ApiTokenCreate) -> tuple[ApiToken, str]:
+def issue_api_token(
+    session: Session, actor: Principal, data: ApiTokenCreate
+) -> tuple[ApiToken, str]:
     if actor.role not in (Role.PLATFORM_ADMIN, Role.INSTITUTION_ADMIN):
         raise Forbidden("only administrators issue API tokens")
     if data.role.cross_institution:
@@ -231,14 +265,22 @@ def issue_api_token(session: Session, actor: Principal, data: ApiTokenCreate) ->
     raw = f"{TOKEN_PREFIX}_{prefix}_{secret}"
     # The secret has 256 bits of entropy, so a fast hash is enough (no brute force possible).
     token = ApiToken(
-        name=data.name, prefix=prefix, token_hash=sha256_hex(raw), institution_id=institution_id,
-        role=data.role, created_by=actor.actor,
+        name=data.name,
+        prefix=prefix,
+        token_hash=sha256_hex(raw),
+        institution_id=institution_id,
+        role=data.role,
+        created_by=actor.actor,
     )
     session.add(token)
     session.flush()
     audit.record(
-        session, actor=actor.actor, action="token.issued", target=f"token:{token.id}",
-        institution_id=institution_id, details={"role": data.role.value, "name": data.name},
+        session,
+        actor=actor.actor,
+        action="token.issued",
+        target=f"token:{token.id}",
+        institution_id=institution_id,
+        details={"role": data.role.value, "name": data.name},
     )
     return token, raw
 
@@ -253,7 +295,12 @@ def resolve_api_token(session: Session, raw: str, now: datetime) -> ApiToken | N
 
 
 def principal_for_token(token: ApiToken) -> Principal:
-    return Principal(role=Role(token.role), institution_id=token.institution_id, token_id=token.id, name=token.name)
+    return Principal(
+        role=Role(token.role),
+        institution_id=token.institution_id,
+        token_id=token.id,
+        name=token.name,
+    )
 
 
 def revoke_api_token(session: Session, actor: Principal, token_id: int, now: datetime) -> ApiToken:
@@ -265,7 +312,10 @@ def revoke_api_token(session: Session, actor: Principal, token_id: int, now: dat
     if token.revoked_at is None:
         token.revoked_at = now
         audit.record(
-            session, actor=actor.actor, action="token.revoked", target=f"token:{token.id}",
+            session,
+            actor=actor.actor,
+            action="token.revoked",
+            target=f"token:{token.id}",
             institution_id=token.institution_id,
         )
     return token

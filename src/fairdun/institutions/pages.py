@@ -53,7 +53,10 @@ def register_page(
 ) -> Response:
     try:
         data = InstitutionCreate(
-            name=name, credit_code=credit_code, kind=kind, licence_number=licence_number  # type: ignore[arg-type]
+            name=name,
+            credit_code=credit_code,
+            kind=kind,
+            licence_number=licence_number,
         )
         inst = service.create(db, page.principal, data)
     except (ValidationError, DomainError) as exc:
@@ -83,7 +86,11 @@ def _detail_context(db: Db, page: CurrentPage, institution_id: int) -> dict[str,
     }
 
 
-@router.post("/institutions/{institution_id}/licence", response_class=HTMLResponse, dependencies=[CsrfChecked])
+@router.post(
+    "/institutions/{institution_id}/licence",
+    response_class=HTMLResponse,
+    dependencies=[CsrfChecked],
+)
 def change_licence_page(
     institution_id: int,
     request: Request,
@@ -93,9 +100,13 @@ def change_licence_page(
     reason: Annotated[str, Form()],
 ) -> Response:
     """Answers HTMX with the licence panel only, a plain form post with the whole page."""
-    template = "institutions/_licence.html" if request.headers.get("hx-request") else "institutions/detail.html"
+    template = (
+        "institutions/_licence.html"
+        if request.headers.get("hx-request")
+        else "institutions/detail.html"
+    )
     try:
-        data = LicenceChangeCreate(status=status, reason=reason)  # type: ignore[arg-type]
+        data = LicenceChangeCreate(status=status, reason=reason)
         service.change_licence(db, page.principal, institution_id, data)
     except (ValidationError, DomainError) as exc:
         db.rollback()

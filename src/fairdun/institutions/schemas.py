@@ -14,7 +14,9 @@ class InstitutionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    credit_code: str = Field(description="统一社会信用代码, 18 characters with GB 32100-2015 check character")
+    credit_code: str = Field(
+        description="统一社会信用代码, 18 characters with GB 32100-2015 check character"
+    )
     kind: InstitutionKind
     licence_number: str = Field(default="", max_length=100)
 

@@ -37,15 +37,23 @@ def create(session: Session, actor: Principal, data: InstitutionCreate) -> Insti
     try:
         session.flush()
     except IntegrityError:
-        raise Conflict(f"an institution with credit code {data.credit_code} is already registered") from None
+        raise Conflict(
+            f"an institution with credit code {data.credit_code} is already registered"
+        ) from None
     session.add(
         LicenceChange(
-            institution_id=inst.id, from_status=None, to_status=LicenceStatus.ACTIVE,
-            reason="registered", changed_by=actor.actor,
+            institution_id=inst.id,
+            from_status=None,
+            to_status=LicenceStatus.ACTIVE,
+            reason="registered",
+            changed_by=actor.actor,
         )
     )
     audit.record(
-        session, actor=actor.actor, action="institution.registered", target=f"institution:{inst.id}",
+        session,
+        actor=actor.actor,
+        action="institution.registered",
+        target=f"institution:{inst.id}",
         institution_id=inst.id,
         details={"name": data.name, "credit_code": data.credit_code, "kind": data.kind.value},
     )
@@ -77,13 +85,19 @@ def change_licence(
     inst.licence_status = data.status
     session.add(
         LicenceChange(
-            institution_id=inst.id, from_status=previous, to_status=data.status,
-            reason=data.reason, changed_by=actor.actor,
+            institution_id=inst.id,
+            from_status=previous,
+            to_status=data.status,
+            reason=data.reason,
+            changed_by=actor.actor,
         )
     )
     audit.record(
-        session, actor=actor.actor, action="institution.licence_changed",
-        target=f"institution:{inst.id}", institution_id=inst.id,
+        session,
+        actor=actor.actor,
+        action="institution.licence_changed",
+        target=f"institution:{inst.id}",
+        institution_id=inst.id,
         details={"from": previous.value, "to": data.status.value, "reason": data.reason},
     )
     session.flush()
@@ -109,13 +123,19 @@ def engage_agency(
     if repository.engagement(session, agency.id, lender.id) is not None:
         raise Conflict("this agency is already linked to this lender")
     link = AgencyEngagement(
-        agency_id=agency.id, lender_id=lender.id, contract_ref=data.contract_ref,
-        start_date=data.start_date, review_date=data.review_date,
+        agency_id=agency.id,
+        lender_id=lender.id,
+        contract_ref=data.contract_ref,
+        start_date=data.start_date,
+        review_date=data.review_date,
     )
     session.add(link)
     session.flush()
     audit.record(
-        session, actor=actor.actor, action="agency.engaged", target=f"engagement:{link.id}",
+        session,
+        actor=actor.actor,
+        action="agency.engaged",
+        target=f"engagement:{link.id}",
         institution_id=lender.id,
         details={"agency_id": agency.id, "lender_id": lender.id, "contract_ref": data.contract_ref},
     )
@@ -127,7 +147,9 @@ def engagements(session: Session, actor: Principal, institution_id: int) -> list
     return repository.engagements_of(session, inst.id)
 
 
-def collection_check(session: Session, institution_id: int, lender_id: int | None = None) -> CollectionCheck:
+def collection_check(
+    session: Session, institution_id: int, lender_id: int | None = None
+) -> CollectionCheck:
     """May ``institution_id`` collect (for ``lender_id`` when it is an agency)?"""
     inst = repository.by_id(session, institution_id, None)
     if inst is None:
@@ -142,12 +164,16 @@ def collection_check(session: Session, institution_id: int, lender_id: int | Non
             lender_status = LicenceStatus(lender.licence_status)
             engagement_active = link.active
     return may_collect(
-        kind, LicenceStatus(inst.licence_status),
-        lender_status=lender_status, engagement_active=engagement_active,
+        kind,
+        LicenceStatus(inst.licence_status),
+        lender_status=lender_status,
+        engagement_active=engagement_active,
     )
 
 
-def require_collection_allowed(session: Session, institution_id: int, lender_id: int | None = None) -> None:
+def require_collection_allowed(
+    session: Session, institution_id: int, lender_id: int | None = None
+) -> None:
     """The one function later parts call before any collection action."""
     check = collection_check(session, institution_id, lender_id)
     if not check.allowed:

@@ -23,7 +23,7 @@ PREFIX = "fd1"
 NONCE_BYTES = 12
 
 
-class KeyError_(Exception):  # noqa: N801 - avoid shadowing builtins.KeyError
+class CryptoKeyError(Exception):
     """A key is missing, malformed or does not open a value."""
 
 
@@ -40,19 +40,23 @@ def parse_keys(spec: str) -> dict[str, bytes]:
         if not entry:
             continue
         if ":" not in entry:
-            raise KeyError_(f"FAIRDUN_DATA_KEYS entry {entry[:8]!r}... is not 'id:base64key'")
+            raise CryptoKeyError(f"FAIRDUN_DATA_KEYS entry {entry[:8]!r}... is not 'id:base64key'")
         key_id, b64 = entry.split(":", 1)
         if not key_id.isidentifier():
-            raise KeyError_(f"FAIRDUN_DATA_KEYS key id {key_id!r} must be letters, digits or _")
+            raise CryptoKeyError(
+                f"FAIRDUN_DATA_KEYS key id {key_id!r} must be letters, digits or _"
+            )
         try:
             key = base64.b64decode(b64, validate=True)
         except ValueError:
-            raise KeyError_(f"FAIRDUN_DATA_KEYS key {key_id!r} is not valid base64") from None
+            raise CryptoKeyError(f"FAIRDUN_DATA_KEYS key {key_id!r} is not valid base64") from None
         if len(key) != 32:
-            raise KeyError_(f"FAIRDUN_DATA_KEYS key {key_id!r} must be 32 bytes, got {len(key)}")
+            raise CryptoKeyError(
+                f"FAIRDUN_DATA_KEYS key {key_id!r} must be 32 bytes, got {len(key)}"
+            )
         keys[key_id] = key
     if not keys:
-        raise KeyError_("FAIRDUN_DATA_KEYS holds no key")
+        raise CryptoKeyError("FAIRDUN_DATA_KEYS holds no key")
     return keys
 
 
@@ -71,12 +75,12 @@ class KeyRing:
 
     def __post_init__(self) -> None:
         if self.active_key_id not in self.keys:
-            raise KeyError_(
+            raise CryptoKeyError(
                 f"FAIRDUN_ACTIVE_KEY_ID {self.active_key_id!r} is not among FAIRDUN_DATA_KEYS "
                 f"({', '.join(sorted(self.keys))})"
             )
         if len(self.index_key) < 32:
-            raise KeyError_("FAIRDUN_BLIND_INDEX_KEY must decode to at least 32 bytes")
+            raise CryptoKeyError("FAIRDUN_BLIND_INDEX_KEY must decode to at least 32 bytes")
         for key_id, key in self.keys.items():
             self._aead[key_id] = AESGCM(key)
 
@@ -85,7 +89,7 @@ class KeyRing:
         try:
             index_key = base64.b64decode(blind_index_key, validate=True)
         except ValueError:
-            raise KeyError_("FAIRDUN_BLIND_INDEX_KEY is not valid base64") from None
+            raise CryptoKeyError("FAIRDUN_BLIND_INDEX_KEY is not valid base64") from None
         return cls(parse_keys(data_keys), active_key_id, index_key)
 
     def encrypt(self, plaintext: str, context: str) -> str:
@@ -99,12 +103,12 @@ class KeyRing:
         try:
             prefix, key_id, body = stored.split(":", 2)
         except ValueError:
-            raise KeyError_(f"value in {context} is not a fairdun ciphertext") from None
+            raise CryptoKeyError(f"value in {context} is not a fairdun ciphertext") from None
         if prefix != PREFIX:
-            raise KeyError_(f"value in {context} has unknown format {prefix!r}")
+            raise CryptoKeyError(f"value in {context} has unknown format {prefix!r}")
         aead = self._aead.get(key_id)
         if aead is None:
-            raise KeyError_(
+            raise CryptoKeyError(
                 f"value in {context} is encrypted under key {key_id!r}, "
                 "which is not in FAIRDUN_DATA_KEYS"
             )
@@ -112,7 +116,7 @@ class KeyRing:
         try:
             plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode("utf-8"))
         except InvalidTag:
-            raise KeyError_(f"value in {context} failed authentication (tampered?)") from None
+            raise CryptoKeyError(f"value in {context} failed authentication (tampered?)") from None
         return plain.decode("utf-8")
 
     @staticmethod
@@ -136,5 +140,5 @@ def configure(keyring: KeyRing) -> None:
 
 def keyring() -> KeyRing:
     if _keyring is None:
-        raise KeyError_("no key ring configured: call fairdun.kit.crypto.configure() first")
+        raise CryptoKeyError("no key ring configured: call fairdun.kit.crypto.configure() first")
     return _keyring

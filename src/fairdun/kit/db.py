@@ -124,6 +124,6 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def import_all_models() -> None:
     """Import every domain's models so the metadata is complete (migrations, key rotation)."""
-    import fairdun.audit.models  # noqa: F401
-    import fairdun.identity.models  # noqa: F401
+    import fairdun.audit.models
+    import fairdun.identity.models
     import fairdun.institutions.models  # noqa: F401

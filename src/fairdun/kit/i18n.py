@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gettext
-from functools import lru_cache
+from functools import cache
 from io import BytesIO
 from pathlib import Path
 
@@ -16,7 +16,7 @@ DEFAULT_LOCALE = "zh_Hans"
 HTML_LANG = {"zh_Hans": "zh-Hans", "en": "en"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(locale: str) -> gettext.GNUTranslations:
     if locale not in LOCALES:
         raise ValueError(f"unknown locale {locale!r}; known: {', '.join(LOCALES)}")
@@ -31,5 +31,5 @@ def translations(locale: str) -> gettext.GNUTranslations:
 
 def pick_locale(requested: str | None, default: str = DEFAULT_LOCALE) -> str:
     if requested in LOCALES:
-        return requested  # type: ignore[return-value]
+        return requested
     return default

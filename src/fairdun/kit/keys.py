@@ -28,7 +28,9 @@ def count_values(session: Session) -> int:
     return total
 
 
-def rotate(session: Session, progress: Callable[[int], None] | None = None, batch: int = 500) -> RotationReport:
+def rotate(
+    session: Session, progress: Callable[[int], None] | None = None, batch: int = 500
+) -> RotationReport:
     """Decrypt every value not under the active key and encrypt it again under it. Flushes only."""
     import_all_models()
     ring = crypto.keyring()

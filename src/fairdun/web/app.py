@@ -27,10 +27,14 @@ from fairdun.web.deps import Db
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock = utcnow) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock = utcnow
+) -> FastAPI:
     settings = settings or get_settings()
     crypto.configure(
-        crypto.KeyRing.from_settings(settings.data_keys, settings.active_key_id, settings.blind_index_key)
+        crypto.KeyRing.from_settings(
+            settings.data_keys, settings.active_key_id, settings.blind_index_key
+        )
     )
     engine = engine or make_engine(settings.database_url)
     app = FastAPI(
@@ -40,6 +44,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
     )
     app.state.settings = settings
     app.state.engine = engine

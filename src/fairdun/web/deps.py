@@ -98,9 +98,11 @@ ApiPrincipal = Annotated[Principal, Depends(api_principal)]
 
 @dataclass(frozen=True)
 class PageUser:
+    """Plain values only: error pages render this after the request's session is gone."""
+
     principal: Principal
-    user: User
-    login: LoginSession
+    display_name: str
+    login_id: int
     csrf_token: str
 
     @property
@@ -111,7 +113,11 @@ class PageUser:
 def _csrf_problem(request: Request, binding: str, token: str | None) -> str | None:
     settings = settings_of(request)
     return check_csrf(
-        settings.secret_key, binding, token, now_of(request), timedelta(hours=settings.session_max_hours)
+        settings.secret_key,
+        binding,
+        token,
+        now_of(request),
+        timedelta(hours=settings.session_max_hours),
     )
 
 
@@ -123,8 +129,8 @@ def page_user(request: Request, db: Db) -> PageUser:
     settings = settings_of(request)
     page = PageUser(
         principal=identity.principal_for_user(user),
-        user=user,
-        login=login,
+        display_name=user.display_name,
+        login_id=login.id,
         csrf_token=make_csrf(settings.secret_key, login.csrf_secret, now_of(request)),
     )
     request.state.page = page
@@ -150,7 +156,9 @@ async def csrf_protect(request: Request) -> None:
     if not raw:
         raise LoginRequired("log in first")
     with request.app.state.session_factory() as db:
-        found = identity.resolve_session(db, raw, session_policy(settings_of(request)), now_of(request))
+        found = identity.resolve_session(
+            db, raw, session_policy(settings_of(request)), now_of(request)
+        )
     if found is None:
         raise LoginRequired("your session has ended; log in again")
     problem = _csrf_problem(request, found[1].csrf_secret, token)
@@ -170,7 +178,7 @@ async def csrf_presession(request: Request) -> None:
 
 
 async def csrf_any(request: Request) -> None:
-    """Forms shown both logged in and out (the language switch): session if live, else pre-session."""
+    """Forms shown logged in and out (language switch): session if live, else pre-session."""
     token = await _submitted_token(request)
     raw = request.cookies.get(SESSION_COOKIE)
     binding: str | None = None

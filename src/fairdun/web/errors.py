@@ -30,18 +30,26 @@ def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api")
 
 
-def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def error_body(
+    code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or []}}
 
 
 def _respond(
-    request: Request, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None,
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
     if is_api(request):
         return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
     response = render(
-        request, "error.html", {"status": status, "code": code, "message": message, "details": details or []},
+        request,
+        "error.html",
+        {"status": status, "code": code, "message": message, "details": details or []},
         status_code=status,
     )
     for key, value in (headers or {}).items():
@@ -84,7 +92,9 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code
-        return _respond(request, exc.status_code, code, message, headers=getattr(exc, "headers", None))
+        return _respond(
+            request, exc.status_code, code, message, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

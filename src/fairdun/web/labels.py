@@ -12,15 +12,35 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention
 
 LABELS = [
     # roles
-    N_("platform_admin"), N_("regulator"), N_("institution_admin"), N_("compliance_officer"),
-    N_("collector"), N_("risk_analyst"), N_("agency_collector"), N_("borrower"),
+    N_("platform_admin"),
+    N_("regulator"),
+    N_("institution_admin"),
+    N_("compliance_officer"),
+    N_("collector"),
+    N_("risk_analyst"),
+    N_("agency_collector"),
+    N_("borrower"),
     # institution kinds
-    N_("bank"), N_("consumer_finance_company"), N_("microcredit_company"),
-    N_("online_lending_platform"), N_("collection_agency"),
+    N_("bank"),
+    N_("consumer_finance_company"),
+    N_("microcredit_company"),
+    N_("online_lending_platform"),
+    N_("collection_agency"),
     # licence statuses
-    N_("active"), N_("suspended"), N_("revoked"),
+    N_("active"),
+    N_("suspended"),
+    N_("revoked"),
     # error codes
-    N_("bad_request"), N_("unauthenticated"), N_("forbidden"), N_("not_found"),
-    N_("method_not_allowed"), N_("conflict"), N_("validation_error"), N_("too_many_attempts"),
-    N_("internal_error"), N_("csrf_failed"), N_("login_required"), N_("collection_blocked"),
+    N_("bad_request"),
+    N_("unauthenticated"),
+    N_("forbidden"),
+    N_("not_found"),
+    N_("method_not_allowed"),
+    N_("conflict"),
+    N_("validation_error"),
+    N_("too_many_attempts"),
+    N_("internal_error"),
+    N_("csrf_failed"),
+    N_("login_required"),
+    N_("collection_blocked"),
 ]

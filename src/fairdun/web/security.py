@@ -19,7 +19,9 @@ def make_csrf(secret_key: str, binding: str, now: datetime) -> str:
     return f"{ts}.{mac}"
 
 
-def check_csrf(secret_key: str, binding: str, token: str | None, now: datetime, max_age: timedelta) -> str | None:
+def check_csrf(
+    secret_key: str, binding: str, token: str | None, now: datetime, max_age: timedelta
+) -> str | None:
     """None when valid, else why not (missing, malformed, expired, wrong)."""
     if not token:
         return "missing CSRF token"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from fairdun.web.security import LANG_COOKIE
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment(locale: str) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -42,7 +42,9 @@ def gettext_for(request: Request) -> Any:
     return i18n.translations(request_locale(request)).gettext
 
 
-def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
     env = environment(request_locale(request))
     page = getattr(request.state, "page", None)
     body = env.get_template(name).render(request=request, page=page, **context)
