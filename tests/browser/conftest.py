@@ -11,7 +11,6 @@ full-page screenshot (and the page's HTML) in var/test-artifacts/.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import socket
@@ -57,8 +56,10 @@ def chromium_path() -> str:
 
 def skip_reason() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright is not installed (pip install -e '.[dev]')"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        return f"playwright cannot be imported ({exc}); pip install -e '.[dev]'"
     path = chromium_path()
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         return (
@@ -240,6 +241,7 @@ def _artifact_stem(nodeid_name: str) -> str:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+    """After a failed browser test (the page is still open), save what the browser showed."""
     report = yield
     if not (report.failed and report.when == "call"):
         return report
@@ -249,17 +251,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     stem = _artifact_stem(item.name)
     shot = ARTIFACTS / f"{stem}.png"
-    lines = []
     try:
         page.screenshot(path=str(shot), full_page=True, timeout=ACTION_TIMEOUT_MS)
-        lines.append(f"screenshot: {shot}")
         html = ARTIFACTS / f"{stem}.html"
         html.write_text(page.content(), encoding="utf-8")
-        lines.append(f"page HTML:  {html}")
-        lines.append(f"page URL:   {page.url}")
-    except Exception as exc:  # the report of the real failure matters more
-        lines.append(f"could not save a screenshot: {exc!r}")
-    text = "\n".join(lines)
-    report.sections.append(("browser artifacts", text))
-    print(f"\n{item.nodeid}: {text}", file=sys.stderr)
+        message = f"screenshot: {shot}\npage HTML:  {html}\npage URL:   {page.url}"
+    except Exception as exc:  # never hide the real failure behind this one
+        message = f"could not save a screenshot to {shot}: {exc!r}"
+    report.sections.append(("browser artifacts", message))
+    reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:  # printed at once, and again in the failure details
+        reporter.ensure_newline()
+        reporter.write_line(f"{item.nodeid}: {message.splitlines()[0]}")
     return report

@@ -10,7 +10,9 @@ import pytest
 from fairdun.demo.seed import DEMO_PASSWORD
 
 sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
+    "playwright.sync_api",
+    reason="browser tests skipped: playwright cannot be imported; pip install -e '.[dev]'",
+    exc_type=ImportError,
 )
 expect = sync_api.expect
 
