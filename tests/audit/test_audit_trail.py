@@ -1,7 +1,8 @@
-"""The audit trail on a real database: append-only in the app and in the database, tamper-evident."""
+"""The audit trail on a real database: append-only in app and database, tamper-evident."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -42,7 +43,7 @@ def _without_triggers(db: Session, sql: str, params: dict[str, object]) -> None:
 def test_records_form_a_verified_chain(db: Session) -> None:
     records = _chain_of_five(db)
     assert records[0].prev_hash == "0" * 64
-    assert all(b.prev_hash == a.hash for a, b in zip(records, records[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(records))
     result = audit.verify(db)
     assert result.ok and result.checked == 5
 
@@ -50,7 +51,8 @@ def test_records_form_a_verified_chain(db: Session) -> None:
 def test_verify_names_the_first_altered_record(db: Session) -> None:
     records = _chain_of_five(db)
     _without_triggers(
-        db, "UPDATE audit_records SET details = :d WHERE id = :id",
+        db,
+        "UPDATE audit_records SET details = :d WHERE id = :id",
         {"d": json.dumps({"i": 99}), "id": records[2].id},
     )
     result = audit.verify(db)
@@ -104,8 +106,15 @@ def test_a_fork_of_the_chain_is_impossible(db: Session) -> None:
     """Two records can never claim the same predecessor (unique prev_hash)."""
     first = _chain_of_five(db)[-1]
     clone = AuditRecord(
-        created_at=first.created_at, actor="x", action="x", target="", institution_id=None,
-        details="{}", decided_by=None, prev_hash=first.prev_hash, hash="f" * 64,
+        created_at=first.created_at,
+        actor="x",
+        action="x",
+        target="",
+        institution_id=None,
+        details="{}",
+        decided_by=None,
+        prev_hash=first.prev_hash,
+        hash="f" * 64,
     )
     db.add(clone)
     with pytest.raises(DBAPIError):
@@ -116,6 +125,8 @@ def test_decisions_of_the_registry_are_audited(db: Session) -> None:
     inst = make_institution(db, name="审计银行")
     make_user(db, role=Role.COLLECTOR, institution=inst)
     db.commit()
-    actions = [r.action for r in audit.repository.list_records(db, institution_id=inst.id, limit=10)]
+    actions = [
+        r.action for r in audit.repository.list_records(db, institution_id=inst.id, limit=10)
+    ]
     assert "institution.registered" in actions
     assert "user.created" in actions

@@ -12,7 +12,9 @@ from tests.conftest import FakeClock
 from tests.factories import PASSWORD, csrf_from, login, make_institution, make_token, make_user
 
 
-def _bank_with_user(db: Session, username: str = "alice", role: Role = Role.INSTITUTION_ADMIN) -> Institution:
+def _bank_with_user(
+    db: Session, username: str = "alice", role: Role = Role.INSTITUTION_ADMIN
+) -> Institution:
     bank = make_institution(db)
     make_user(db, role=role, institution=bank, username=username)
     db.commit()
@@ -59,7 +61,9 @@ def test_repeated_failures_throttle_the_account_even_with_the_right_password(
     assert _post_login(client, "alice", PASSWORD).status_code == 303  # type: ignore[attr-defined]
 
 
-def test_repeated_failures_from_one_address_throttle_every_account(client: TestClient, db: Session) -> None:
+def test_repeated_failures_from_one_address_throttle_every_account(
+    client: TestClient, db: Session
+) -> None:
     _bank_with_user(db)
     for n in range(20):
         _post_login(client, f"guess{n}", "wrong-password")
@@ -76,7 +80,9 @@ def test_login_without_or_with_a_foreign_csrf_token_is_403_and_records_nothing(
     assert missing.status_code == 403
     other = TestClient(client.app)
     foreign = csrf_from(other.get("/login").text)
-    forged = client.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": foreign})
+    forged = client.post(
+        "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": foreign}
+    )
     assert forged.status_code == 403
     assert db.scalar(text("SELECT count(*) FROM login_sessions")) == before
 
@@ -85,12 +91,16 @@ def test_expired_csrf_token_is_403(client: TestClient, db: Session, clock: FakeC
     _bank_with_user(db)
     token = csrf_from(client.get("/login").text)
     clock.advance(hours=13)
-    response = client.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token})
+    response = client.post(
+        "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token}
+    )
     assert response.status_code == 403
     assert "expired" in response.text
 
 
-def test_form_post_without_csrf_token_is_refused_and_changes_nothing(client: TestClient, db: Session) -> None:
+def test_form_post_without_csrf_token_is_refused_and_changes_nothing(
+    client: TestClient, db: Session
+) -> None:
     bank = _bank_with_user(db)
     login(client, "alice")
     response = client.post(
@@ -102,7 +112,9 @@ def test_form_post_without_csrf_token_is_refused_and_changes_nothing(client: Tes
     assert count == 1
 
 
-def test_api_write_with_session_cookie_needs_the_csrf_header(client: TestClient, db: Session) -> None:
+def test_api_write_with_session_cookie_needs_the_csrf_header(
+    client: TestClient, db: Session
+) -> None:
     _bank_with_user(db)
     login(client, "alice")
     body = {"name": "dialer", "role": "collector"}
@@ -111,7 +123,9 @@ def test_api_write_with_session_cookie_needs_the_csrf_header(client: TestClient,
     assert client.post("/api/tokens", json=body, headers={"X-CSRF-Token": csrf}).status_code == 201
 
 
-def test_idle_session_expires_back_to_login(client: TestClient, db: Session, clock: FakeClock) -> None:
+def test_idle_session_expires_back_to_login(
+    client: TestClient, db: Session, clock: FakeClock
+) -> None:
     _bank_with_user(db)
     login(client, "alice")
     assert client.get("/", follow_redirects=False).status_code == 200
@@ -154,7 +168,9 @@ def test_inactive_user_cannot_log_in(client: TestClient, db: Session) -> None:
     assert _post_login(client, "alice", PASSWORD).status_code == 401  # type: ignore[attr-defined]
 
 
-def test_api_token_is_shown_once_stored_hashed_and_revocable(client: TestClient, db: Session) -> None:
+def test_api_token_is_shown_once_stored_hashed_and_revocable(
+    client: TestClient, db: Session
+) -> None:
     bank = _bank_with_user(db)
     login(client, "alice")
     csrf = csrf_from(client.get("/").text)
@@ -177,7 +193,9 @@ def test_api_token_is_shown_once_stored_hashed_and_revocable(client: TestClient,
     assert revoked.json()["error"]["code"] == "unauthenticated"
 
 
-def test_api_token_cannot_be_cross_institution_or_platform_admin(client: TestClient, db: Session) -> None:
+def test_api_token_cannot_be_cross_institution_or_platform_admin(
+    client: TestClient, db: Session
+) -> None:
     _bank_with_user(db)
     login(client, "alice")
     csrf = csrf_from(client.get("/").text)

@@ -32,7 +32,12 @@ def _count(db: Session) -> int:
 
 
 def test_register_an_institution(client: TestClient, db: Session, admin: dict[str, str]) -> None:
-    body = {"name": "示范银行", "credit_code": credit_code(777).lower(), "kind": "bank", "licence_number": "B1"}
+    body = {
+        "name": "示范银行",
+        "credit_code": credit_code(777).lower(),
+        "kind": "bank",
+        "licence_number": "B1",
+    }
     response = client.post("/api/institutions", json=body, headers=admin)
     assert response.status_code == 201, response.text
     created = response.json()
@@ -94,7 +99,10 @@ def test_only_a_platform_admin_registers(client: TestClient, db: Session) -> Non
     login(client, "inst-admin")
     csrf = csrf_from(client.get("/").text)
     body = {"name": "x", "credit_code": credit_code(779), "kind": "bank"}
-    assert client.post("/api/institutions", json=body, headers={"X-CSRF-Token": csrf}).status_code == 403
+    assert (
+        client.post("/api/institutions", json=body, headers={"X-CSRF-Token": csrf}).status_code
+        == 403
+    )
 
 
 def test_unknown_fields_and_kinds_are_refused(client: TestClient, admin: dict[str, str]) -> None:
@@ -102,16 +110,23 @@ def test_unknown_fields_and_kinds_are_refused(client: TestClient, admin: dict[st
     response = client.post("/api/institutions", json=body, headers=admin)
     assert response.status_code == 422
     assert response.json()["error"]["details"][0]["field"] == "kind"
-    extra = client.post("/api/institutions", json={**body, "kind": "bank", "licence": "x"}, headers=admin)
+    extra = client.post(
+        "/api/institutions", json={**body, "kind": "bank", "licence": "x"}, headers=admin
+    )
     assert extra.status_code == 422
 
 
-def test_licence_history_and_collection_block(client: TestClient, db: Session, admin: dict[str, str]) -> None:
+def test_licence_history_and_collection_block(
+    client: TestClient, db: Session, admin: dict[str, str]
+) -> None:
     bank = make_institution(db)
     db.commit()
     service.require_collection_allowed(db, bank.id)
     suspend = {"status": "suspended", "reason": "违规催收"}
-    assert client.post(f"/api/institutions/{bank.id}/licence", json=suspend, headers=admin).status_code == 200
+    assert (
+        client.post(f"/api/institutions/{bank.id}/licence", json=suspend, headers=admin).status_code
+        == 200
+    )
     db.expire_all()
     with pytest.raises(CollectionBlocked, match="suspended"):
         service.require_collection_allowed(db, bank.id)
@@ -123,7 +138,10 @@ def test_licence_history_and_collection_block(client: TestClient, db: Session, a
     assert final.status_code == 409
     history = client.get(f"/api/institutions/{bank.id}/licence-history").json()
     assert [(h["from_status"], h["to_status"]) for h in history] == [
-        (None, "active"), ("active", "suspended"), ("suspended", "active"), ("active", "revoked"),
+        (None, "active"),
+        ("active", "suspended"),
+        ("suspended", "active"),
+        ("active", "revoked"),
     ]
     db.expire_all()
     assert not service.collection_check(db, bank.id).allowed
@@ -134,23 +152,31 @@ def test_agency_collects_only_for_an_engaged_lender_with_an_active_licence(db: S
     other = make_institution(db)
     agency = make_institution(db, kind=InstitutionKind.COLLECTION_AGENCY)
     service.engage_agency(
-        db, SYSTEM, bank.id,
+        db,
+        SYSTEM,
+        bank.id,
         EngagementCreate(agency_id=agency.id, contract_ref="C-1", start_date=date(2026, 1, 1)),
     )
     db.commit()
     assert service.collection_check(db, agency.id, bank.id).allowed
     assert not service.collection_check(db, agency.id, other.id).allowed
     assert not service.collection_check(db, agency.id).allowed
-    service.change_licence(db, SYSTEM, bank.id, LicenceChangeCreate(status=LicenceStatus.SUSPENDED, reason="x"))
+    service.change_licence(
+        db, SYSTEM, bank.id, LicenceChangeCreate(status=LicenceStatus.SUSPENDED, reason="x")
+    )
     assert "lender" in service.collection_check(db, agency.id, bank.id).reason
     with pytest.raises(Conflict):
         service.engage_agency(
-            db, SYSTEM, bank.id,
+            db,
+            SYSTEM,
+            bank.id,
             EngagementCreate(agency_id=agency.id, contract_ref="C-2", start_date=date(2026, 1, 1)),
         )
 
 
-def test_regulator_changes_a_licence_from_the_page_with_htmx(client: TestClient, db: Session) -> None:
+def test_regulator_changes_a_licence_from_the_page_with_htmx(
+    client: TestClient, db: Session
+) -> None:
     reg = make_institution(db, kind=InstitutionKind.REGULATOR)
     bank = make_institution(db, name="被监管银行")
     make_user(db, role=Role.REGULATOR, institution=reg, username="reg")
@@ -174,7 +200,8 @@ def test_a_collector_cannot_change_its_own_licence(client: TestClient, db: Sessi
     login(client, "coll")
     csrf = csrf_from(client.get("/").text)
     response = client.post(
-        f"/api/institutions/{bank.id}/licence", json={"status": "active", "reason": "x"},
+        f"/api/institutions/{bank.id}/licence",
+        json={"status": "active", "reason": "x"},
         headers={"X-CSRF-Token": csrf},
     )
     assert response.status_code in (403, 409)

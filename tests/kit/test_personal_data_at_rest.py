@@ -54,7 +54,9 @@ def test_every_encrypted_column_holds_only_ciphertext(db: Session) -> None:
 
 def test_the_orm_reads_back_the_plaintext(db: Session) -> None:
     bank = make_institution(db)
-    user_id = make_user(db, role=Role.COLLECTOR, institution=bank, display_name=NAME, email=EMAIL).id
+    user_id = make_user(
+        db, role=Role.COLLECTOR, institution=bank, display_name=NAME, email=EMAIL
+    ).id
     db.commit()
     db.expunge_all()
     user = db.get(User, user_id)

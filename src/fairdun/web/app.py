@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -41,10 +42,10 @@ def create_app(
         title="fairdun",
         version=__version__,
         description="Lawful and humane handling of overdue consumer loans.",
-        docs_url="/api/docs",
+        # Docs are served from vendored Swagger UI files below: no CDN, works offline.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/api/openapi.json",
-        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -53,6 +54,16 @@ def create_app(
 
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json",
+            title="fairdun API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
 
     @app.get("/api/health", tags=["system"])
     def health(db: Db) -> dict[str, str]:
