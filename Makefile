@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed-dev
 
 .PHONY: demo test lint typecheck unit i18n-extract i18n-update clean
 
+# Debian without python3-venv has no ensurepip: fall back to a venv without pip
+# and bootstrap pip from PyPI (tools/bootstrap_pip.py, standard library only).
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV) && $(PYTHON) -m venv --without-pip $(VENV) \
+		&& $(PYTHON) tools/bootstrap_pip.py $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
@@ -18,8 +21,8 @@ demo: $(STAMP)
 	$(BIN)/fairdun demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests tools
+	$(BIN)/ruff format --check src tests tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
@@ -30,6 +33,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 i18n-extract: $(STAMP)
+	mkdir -p var
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -o var/messages.pot .
 
 i18n-update: i18n-extract

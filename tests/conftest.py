@@ -72,7 +72,10 @@ def _truncate_all(engine: Engine) -> None:
     import_all_models()
     names = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
+        # Only the test harness may empty the audit table: it lifts the guard for this statement.
+        conn.execute(text("ALTER TABLE audit_records DISABLE TRIGGER audit_records_no_truncate"))
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        conn.execute(text("ALTER TABLE audit_records ENABLE TRIGGER audit_records_no_truncate"))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -24,7 +24,7 @@ DEV_DATA_KEYS = "dev1:ZGV2LWRhdGEta2V5LWRvLW5vdC11c2UtMzItYnl0ZXM="
 DEV_BLIND_INDEX_KEY = "ZGV2LWJsaW5kLWluZGV4LWtleS1ub3QtZm9yLXByb2Q="
 
 # Variables that belong to the test harness or tooling, not to the app.
-_ALLOWED_EXTRA = {"FAIRDUN_TEST_DATABASE_URL", "FAIRDUN_ENV_FILE"}
+_ALLOWED_EXTRA = {"FAIRDUN_TEST_DATABASE_URL", "FAIRDUN_ENV_FILE", "FAIRDUN_CHROMIUM"}
 
 
 class Environment(StrEnum):
@@ -128,8 +128,13 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
     except ValidationError as exc:
         parts = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            name = ENV_PREFIX + loc.upper() if loc else "configuration"
+            loc = ".".join(str(p) for p in err["loc"]).upper()
+            if not loc:
+                name = "configuration"
+            elif loc.startswith(ENV_PREFIX):
+                name = loc  # an unknown name in the .env file, reported as written
+            else:
+                name = ENV_PREFIX + loc
             parts.append(f"{name}: {err['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(parts)) from None
     problems = settings.production_problems()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 
 import pytest
 from sqlalchemy import delete, text, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -14,6 +16,7 @@ from fairdun.audit import service as audit
 from fairdun.audit.guard import AuditImmutable
 from fairdun.audit.models import AuditRecord
 from fairdun.identity.models import Role
+from fairdun.kit.db import session_factory, unit_of_work
 from tests.factories import make_institution, make_user
 
 
@@ -92,9 +95,12 @@ def test_application_refuses_bulk_update_and_delete(db: Session) -> None:
 
 
 @pytest.mark.parametrize(
-    "sql", ["UPDATE audit_records SET actor = 'mallory'", "DELETE FROM audit_records"]
+    "sql",
+    ["UPDATE audit_records SET actor = 'mallory'", "DELETE FROM audit_records", "TRUNCATE audit_records"],
 )
-def test_database_trigger_refuses_raw_update_and_delete(db: Session, sql: str) -> None:
+def test_database_trigger_refuses_raw_update_delete_and_truncate(db: Session, sql: str) -> None:
+    if sql.startswith("TRUNCATE") and db.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE statement")
     _chain_of_five(db)
     with pytest.raises(DBAPIError, match="append-only"):
         db.execute(text(sql))
@@ -130,3 +136,28 @@ def test_decisions_of_the_registry_are_audited(db: Session) -> None:
     ]
     assert "institution.registered" in actions
     assert "user.created" in actions
+
+
+def test_concurrent_writers_never_fork_the_chain(engine: Engine) -> None:
+    """Four threads append at once, each in its own transactions; the chain stays one line."""
+    factory = session_factory(engine)
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(15):
+                with unit_of_work(factory) as session:
+                    audit.record(session, actor=f"thread:{n}", action="test.concurrent", target=str(i))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with factory() as session:
+        result = audit.verify(session)
+    assert result.ok
+    assert result.checked == 60

@@ -14,6 +14,7 @@ from fairdun.identity.models import Role, User
 from fairdun.identity.principal import SYSTEM
 from fairdun.identity.schemas import UserCreate
 from fairdun.institutions import service as institutions
+from fairdun.institutions import repository as inst_repo
 from fairdun.institutions import uscc
 from fairdun.institutions.models import Institution, InstitutionKind, LicenceStatus
 from fairdun.institutions.schemas import EngagementCreate, InstitutionCreate, LicenceChangeCreate
@@ -93,8 +94,9 @@ def seed(session: Session) -> list[DemoLogin]:
             )
         ids[key] = existing.id
         names[key] = name
-    mcc = session.get(Institution, ids["mcc"])
-    if mcc is not None and mcc.licence_status == LicenceStatus.ACTIVE:
+    # Suspend the demo microcredit company once, on first seeding only; a later
+    # reinstatement by whoever runs the demo is left alone.
+    if len(inst_repo.licence_history(session, ids["mcc"])) == 1:
         institutions.change_licence(
             session,
             SYSTEM,
@@ -103,8 +105,6 @@ def seed(session: Session) -> list[DemoLogin]:
                 status=LicenceStatus.SUSPENDED, reason="示范：因违规催收被暂停业务"
             ),
         )
-    from fairdun.institutions import repository as inst_repo
-
     if inst_repo.engagement(session, ids["agency"], ids["bank"]) is None:
         institutions.engage_agency(
             session,

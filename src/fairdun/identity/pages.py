@@ -64,10 +64,18 @@ def _login_page(
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/") -> Response:
+def login_form(request: Request, db: Db, next: str = "/") -> Response:
+    raw = request.cookies.get(SESSION_COOKIE)
+    if raw:
+        live = service.resolve_session(
+            db, raw, session_policy(settings_of(request)), now_of(request)
+        )
+        if live is not None:
+            # Already logged in: no second session; log out first to switch user.
+            return RedirectResponse(safe_next(next), status_code=303)
     response = _login_page(request, next_url=safe_next(next), error=None, status_code=200)
-    if request.cookies.get(SESSION_COOKIE):
-        response.delete_cookie(SESSION_COOKIE, path="/")
+    if raw:
+        response.delete_cookie(SESSION_COOKIE, path="/")  # the session behind it has ended
     return response
 
 

@@ -151,10 +151,6 @@ def end_session(session: Session, login_id: int, now: datetime) -> None:
     )
 
 
-def csrf_token_for(login_secret: str, secret_key: str) -> str:
-    return hmac.new(secret_key.encode(), login_secret.encode(), hashlib.sha256).hexdigest()
-
-
 # --- users ------------------------------------------------------------------
 
 

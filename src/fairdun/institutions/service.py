@@ -79,7 +79,7 @@ def change_licence(
         raise Forbidden("only a regulator or platform administrator changes a licence")
     previous = LicenceStatus(inst.licence_status)
     if previous is LicenceStatus.REVOKED:
-        raise Conflict("a revoked licence is final; register a new licence instead")
+        raise Conflict("a revoked licence is final and cannot be changed")
     if previous is data.status:
         raise Conflict(f"licence is already {data.status.value}")
     inst.licence_status = data.status

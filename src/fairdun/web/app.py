@@ -19,7 +19,7 @@ from fairdun.identity import api as identity_api
 from fairdun.identity import pages as identity_pages
 from fairdun.institutions import api as institutions_api
 from fairdun.institutions import pages as institutions_pages
-from fairdun.kit import crypto
+from fairdun.kit import crypto, i18n
 from fairdun.kit.clock import Clock, utcnow
 from fairdun.kit.db import make_engine, session_factory
 from fairdun.web import errors
@@ -37,6 +37,8 @@ def create_app(
             settings.data_keys, settings.active_key_id, settings.blind_index_key
         )
     )
+    for locale in i18n.LOCALES:
+        i18n.translations(locale)  # a broken catalog fails at start-up, not on a page view
     engine = engine or make_engine(settings.database_url)
     app = FastAPI(
         title="fairdun",

@@ -200,8 +200,3 @@ async def csrf_any(request: Request) -> None:
 CsrfChecked = Depends(csrf_protect)
 AnyCsrfChecked = Depends(csrf_any)
 PreSessionCsrfChecked = Depends(csrf_presession)
-
-
-def require_roles(principal: Principal, *roles: Role) -> None:
-    if principal.role not in roles:
-        raise Forbidden("your role may not do this")

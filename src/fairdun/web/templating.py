@@ -38,10 +38,6 @@ def request_locale(request: Request) -> str:
     return i18n.pick_locale(request.cookies.get(LANG_COOKIE), default)
 
 
-def gettext_for(request: Request) -> Any:
-    return i18n.translations(request_locale(request)).gettext
-
-
 def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:

@@ -167,7 +167,6 @@ def upgrade() -> None:
         sa.Column("institution_id", sa.Integer(), nullable=True),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("preferred_locale", sa.String(length=10), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
@@ -219,6 +218,10 @@ def upgrade() -> None:
             "CREATE TRIGGER audit_records_append_only BEFORE UPDATE OR DELETE ON audit_records "
             "FOR EACH ROW EXECUTE FUNCTION fairdun_audit_refuse_change()"
         )
+        op.execute(
+            "CREATE TRIGGER audit_records_no_truncate BEFORE TRUNCATE ON audit_records "
+            "FOR EACH STATEMENT EXECUTE FUNCTION fairdun_audit_refuse_change()"
+        )
     elif bind.dialect.name == "sqlite":
         for verb in ("UPDATE", "DELETE"):
             op.execute(
@@ -230,6 +233,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_records_no_truncate ON audit_records")
         op.execute("DROP TRIGGER IF EXISTS audit_records_append_only ON audit_records")
         op.execute("DROP FUNCTION IF EXISTS fairdun_audit_refuse_change()")
     elif bind.dialect.name == "sqlite":
