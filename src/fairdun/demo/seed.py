@@ -13,8 +13,8 @@ from fairdun.identity import service as identity
 from fairdun.identity.models import Role, User
 from fairdun.identity.principal import SYSTEM
 from fairdun.identity.schemas import UserCreate
-from fairdun.institutions import service as institutions
 from fairdun.institutions import repository as inst_repo
+from fairdun.institutions import service as institutions
 from fairdun.institutions import uscc
 from fairdun.institutions.models import Institution, InstitutionKind, LicenceStatus
 from fairdun.institutions.schemas import EngagementCreate, InstitutionCreate, LicenceChangeCreate
