@@ -43,4 +43,14 @@ LABELS = [
     N_("csrf_failed"),
     N_("login_required"),
     N_("collection_blocked"),
+    # why an institution may not collect (institutions.rules.CollectionCheck.code)
+    N_("regulator_does_not_collect"),
+    N_("licence_suspended"),
+    N_("licence_revoked"),
+    N_("no_engagement"),
+    N_("engagement_inactive"),
+    N_("lender_licence_suspended"),
+    N_("lender_licence_revoked"),
+    # fixed reasons the system writes into licence history
+    N_("registered"),
 ]
