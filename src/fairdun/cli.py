@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,11 @@ from rich.table import Table
 
 from fairdun import __version__
 from fairdun.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from fairdun.kit.keys import RotationReport
 
 app = typer.Typer(
     help="fairdun: lawful and humane handling of overdue consumer loans.", no_args_is_help=True
@@ -65,13 +70,22 @@ def _progress() -> Progress:
     )
 
 
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         console.print(__version__)
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """fairdun: lawful and humane handling of overdue consumer loans."""
 
 
 @db_app.command("upgrade")
@@ -115,31 +129,41 @@ def keys_rotate() -> None:
 
     Add the new key to FAIRDUN_DATA_KEYS, make it active, run this, then retire the old key.
     """
-    from fairdun.audit import service as audit
     from fairdun.kit import keys
+    from fairdun.kit.crypto import CryptoKeyError
     from fairdun.kit.db import unit_of_work
 
     settings = _settings()
     _, factory = _engine_and_keys(settings)
-    with unit_of_work(factory) as session:
-        total = keys.count_values(session)
-        with _progress() as progress:
-            task = progress.add_task("re-encrypting", total=total)
-            report = keys.rotate(session, progress=lambda n: progress.advance(task, n))
-        audit.record(
-            session,
-            actor="cli",
-            action="keys.rotated",
-            details={
-                "active_key_id": settings.active_key_id,
-                "scanned": report.scanned,
-                "rotated": report.rotated,
-                "by_column": report.by_column,
-            },
-        )
+    try:
+        with unit_of_work(factory) as session:
+            total = keys.count_values(session)
+            with _progress() as progress:
+                task = progress.add_task("re-encrypting", total=total)
+                report = keys.rotate(session, progress=lambda n: progress.advance(task, n))
+            _audit_rotation(session, settings, report)
+    except CryptoKeyError as exc:
+        err.print(f"[bold red]key error, nothing re-encrypted:[/] {exc}")
+        raise typer.Exit(2) from None
     console.print(
         f"scanned {report.scanned} values, "
         f"re-encrypted {report.rotated} under key {settings.active_key_id!r}"
+    )
+
+
+def _audit_rotation(session: Session, settings: Settings, report: RotationReport) -> None:
+    from fairdun.audit import service as audit
+
+    audit.record(
+        session,
+        actor="cli",
+        action="keys.rotated",
+        details={
+            "active_key_id": settings.active_key_id,
+            "scanned": report.scanned,
+            "rotated": report.rotated,
+            "by_column": report.by_column,
+        },
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "FAIRDUN_"
 
@@ -154,7 +154,22 @@ def _settings_from_mapping(
             values[upper[len(ENV_PREFIX) :].lower()] = value
     values.update(overrides)
     file = Path(env_file)
-    return Settings(_env_file=str(file) if file.exists() else None, **values)
+    return _MappingSettings(_env_file=str(file) if file.exists() else None, **values)
+
+
+class _MappingSettings(Settings):
+    """Reads only the given values and the .env file, never the process environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, dotenv_settings)
 
 
 @lru_cache(maxsize=1)

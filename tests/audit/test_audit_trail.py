@@ -96,7 +96,11 @@ def test_application_refuses_bulk_update_and_delete(db: Session) -> None:
 
 @pytest.mark.parametrize(
     "sql",
-    ["UPDATE audit_records SET actor = 'mallory'", "DELETE FROM audit_records", "TRUNCATE audit_records"],
+    [
+        "UPDATE audit_records SET actor = 'mallory'",
+        "DELETE FROM audit_records",
+        "TRUNCATE audit_records",
+    ],
 )
 def test_database_trigger_refuses_raw_update_delete_and_truncate(db: Session, sql: str) -> None:
     if sql.startswith("TRUNCATE") and db.get_bind().dialect.name != "postgresql":
@@ -147,7 +151,9 @@ def test_concurrent_writers_never_fork_the_chain(engine: Engine) -> None:
         try:
             for i in range(15):
                 with unit_of_work(factory) as session:
-                    audit.record(session, actor=f"thread:{n}", action="test.concurrent", target=str(i))
+                    audit.record(
+                        session, actor=f"thread:{n}", action="test.concurrent", target=str(i)
+                    )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -92,7 +93,7 @@ def test_chain_built_with_compute_hash_verifies() -> None:
 def test_chain_starts_at_genesis_and_links_each_record_to_the_previous() -> None:
     chain = sample_chain()
     assert chain[0].prev_hash == GENESIS == "0" * 64
-    for before, after in zip(chain, chain[1:], strict=False):
+    for before, after in itertools.pairwise(chain):
         assert after.prev_hash == before.hash
 
 
@@ -102,9 +103,7 @@ def test_verify_accepts_any_iterable_once() -> None:
 
 @pytest.mark.parametrize("field", FIELDS)
 @pytest.mark.parametrize("index", [0, 2, 4])
-def test_altering_any_field_of_any_record_is_caught_at_that_record(
-    field: str, index: int
-) -> None:
+def test_altering_any_field_of_any_record_is_caught_at_that_record(field: str, index: int) -> None:
     chain = sample_chain()
     chain[index] = altered(chain[index], field)
     result = verify(chain)

@@ -101,7 +101,7 @@ def test_charset_is_the_31_characters_of_the_standard() -> None:
 
 
 def test_weights_are_powers_of_three_modulo_31() -> None:
-    assert uscc.WEIGHTS == tuple(pow(3, i, 31) for i in range(17))
+    assert tuple(pow(3, i, 31) for i in range(17)) == uscc.WEIGHTS
 
 
 charset_char = st.sampled_from(CHARSET)

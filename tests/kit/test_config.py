@@ -142,9 +142,7 @@ def test_invalid_value_is_refused_naming_the_variable(
 
 def test_every_invalid_value_is_named_at_once(no_env_file: dict[str, str]) -> None:
     with pytest.raises(ConfigError) as excinfo:
-        load_settings(
-            environ={**no_env_file, "FAIRDUN_PORT": "x", "FAIRDUN_DEFAULT_LOCALE": "fr"}
-        )
+        load_settings(environ={**no_env_file, "FAIRDUN_PORT": "x", "FAIRDUN_DEFAULT_LOCALE": "fr"})
     assert "FAIRDUN_PORT" in str(excinfo.value)
     assert "FAIRDUN_DEFAULT_LOCALE" in str(excinfo.value)
 
@@ -186,11 +184,6 @@ def test_unknown_name_in_the_env_file_is_refused_by_its_own_name(tmp_path: Path)
     assert "FAIRDUN_FAIRDUN_" not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: _settings_from_mapping says it ignores the process environment, but "
-    "Settings(...) still reads os.environ for every field the mapping does not set",
-)
 def test_explicit_mapping_ignores_the_process_environment(
     no_env_file: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

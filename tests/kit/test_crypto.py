@@ -20,9 +20,7 @@ EMAIL = "users.email"
 PHONE = "users.phone"
 
 
-def ring(
-    data_keys: str = f"t1:{KEY_1}", active: str = "t1", index_key: str = INDEX_KEY
-) -> KeyRing:
+def ring(data_keys: str = f"t1:{KEY_1}", active: str = "t1", index_key: str = INDEX_KEY) -> KeyRing:
     return KeyRing.from_settings(data_keys, active, index_key)
 
 
@@ -40,7 +38,14 @@ def with_body(stored: str, raw: bytes) -> str:
 
 @pytest.mark.parametrize(
     "plaintext",
-    ["alice@example.com", "张三", "借款人 张三，手机 13800138000", "", " ", "emoji 🙂 and \x00 nul"],
+    [
+        "alice@example.com",
+        "张三",
+        "借款人 张三，手机 13800138000",
+        "",
+        " ",
+        "emoji 🙂 and \x00 nul",
+    ],
 )
 def test_round_trip_returns_the_plaintext(plaintext: str) -> None:
     keys = ring()
@@ -86,7 +91,7 @@ def test_ciphertext_never_contains_the_plaintext(plaintext: str) -> None:
 def test_context_is_authenticated_a_value_does_not_open_in_another_column() -> None:
     keys = ring()
     stored = keys.encrypt("alice@example.com", EMAIL)
-    with pytest.raises(CryptoKeyError, match="users.phone") as excinfo:
+    with pytest.raises(CryptoKeyError, match=r"users\.phone") as excinfo:
         keys.decrypt(stored, PHONE)
     assert "authentication" in str(excinfo.value)
 
@@ -125,7 +130,7 @@ def test_old_values_still_open_while_their_key_is_listed() -> None:
 
 @pytest.mark.parametrize("stored", ["plain text", "", "abc"])
 def test_value_that_is_not_a_ciphertext_is_refused_naming_the_column(stored: str) -> None:
-    with pytest.raises(CryptoKeyError, match="users.email"):
+    with pytest.raises(CryptoKeyError, match=r"users\.email"):
         ring().decrypt(stored, EMAIL)
 
 
@@ -135,24 +140,19 @@ def test_value_with_unknown_format_prefix_is_refused() -> None:
         ring().decrypt(stored, EMAIL)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: decrypt lets binascii.Error/ValueError escape for a truncated or "
-    "non-base64 body instead of raising CryptoKeyError",
-)
 @pytest.mark.parametrize(
     "body",
     ["", "abc", "!!!!", base64.b64encode(b"short").decode()],
     ids=["empty", "bad-padding", "not-base64", "shorter-than-nonce"],
 )
 def test_corrupted_body_is_refused_with_crypto_key_error(body: str) -> None:
-    with pytest.raises(CryptoKeyError, match="users.email"):
+    with pytest.raises(CryptoKeyError, match=r"users\.email"):
         ring().decrypt(f"fd1:t1:{body}", EMAIL)
 
 
-def test_body_too_short_for_a_tag_fails_authentication() -> None:
+def test_body_too_short_for_a_tag_is_refused() -> None:
     stored = "fd1:t1:" + base64.b64encode(b"x" * crypto.NONCE_BYTES).decode()
-    with pytest.raises(CryptoKeyError, match="failed authentication"):
+    with pytest.raises(CryptoKeyError, match="too short"):
         ring().decrypt(stored, EMAIL)
 
 
@@ -171,7 +171,7 @@ def test_parse_keys_refuses_an_empty_specification(spec: str) -> None:
 
 
 def test_parse_keys_names_the_entry_without_a_colon() -> None:
-    with pytest.raises(CryptoKeyError, match="'t1'.*'id:base64key'"):
+    with pytest.raises(CryptoKeyError, match=r"'t1'.*'id:base64key'"):
         parse_keys(f"good:{KEY_1},t1")
 
 
@@ -281,9 +281,7 @@ def test_normal_form_is_nfkc_trimmed_casefolded_without_spaces() -> None:
 
 def test_blind_index_of_different_values_differs() -> None:
     keys = ring()
-    assert keys.blind_index("foo@example.com", EMAIL) != keys.blind_index(
-        "fo0@example.com", EMAIL
-    )
+    assert keys.blind_index("foo@example.com", EMAIL) != keys.blind_index("fo0@example.com", EMAIL)
 
 
 def test_blind_index_differs_by_context() -> None:

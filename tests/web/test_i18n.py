@@ -283,7 +283,9 @@ def test_logged_in_user_switches_language(client: TestClient, db: Session) -> No
 def test_default_locale_setting_is_honoured(
     settings: Settings, engine: Engine, clock: FakeClock
 ) -> None:
-    app = create_app(settings.model_copy(update={"default_locale": "en"}), engine=engine, clock=clock)
+    app = create_app(
+        settings.model_copy(update={"default_locale": "en"}), engine=engine, clock=clock
+    )
     with TestClient(app) as english:
         page = english.get("/login")
     assert '<html lang="en">' in page.text

@@ -112,7 +112,12 @@ class KeyRing:
                 f"value in {context} is encrypted under key {key_id!r}, "
                 "which is not in FAIRDUN_DATA_KEYS"
             )
-        raw = base64.b64decode(body)
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except ValueError:
+            raise CryptoKeyError(f"value in {context} is not valid base64 (corrupted?)") from None
+        if len(raw) < NONCE_BYTES + 16:  # nonce + GCM tag at the least
+            raise CryptoKeyError(f"value in {context} is too short to be a fairdun ciphertext")
         try:
             plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode("utf-8"))
         except InvalidTag:
@@ -121,7 +126,10 @@ class KeyRing:
 
     @staticmethod
     def key_id_of(stored: str) -> str:
-        return stored.split(":", 2)[1]
+        parts = stored.split(":", 2)
+        if len(parts) != 3 or parts[0] != PREFIX:
+            raise CryptoKeyError("not a fairdun ciphertext")
+        return parts[1]
 
     def blind_index(self, value: str, context: str) -> str:
         """Keyed HMAC-SHA256 of the normalised value; ``context`` separates kinds of data."""
