@@ -1,0 +1,1 @@
+"""The loan ledger: borrowers, loans, schedules, payments, days past due, true cost."""
