@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import itertools
 import re
+from datetime import date
+from decimal import Decimal
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from fairdun.identity import service as identity
 from fairdun.identity.models import ApiToken, Role, User
-from fairdun.identity.principal import SYSTEM
+from fairdun.identity.principal import SYSTEM, Principal
 from fairdun.identity.schemas import ApiTokenCreate, UserCreate
 from fairdun.institutions import service as institutions
 from fairdun.institutions import uscc
 from fairdun.institutions.models import Institution, InstitutionKind
+from fairdun.loans import service as loans
+from fairdun.loans.models import Borrower, Loan, Product
+from fairdun.loans.schemas import BorrowerCreate, LoanCreate, ProductCreate
+from fairdun.loans.service import CapPolicy
 
 PASSWORD = "correct-horse-battery"
 _seq = itertools.count(1)
@@ -97,3 +103,89 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> TestCl
 
 def page_csrf(client: TestClient, path: str = "/") -> str:
     return csrf_from(client.get(path).text)
+
+
+# --- ledger -------------------------------------------------------------------------
+
+TODAY = date(2026, 11, 29)
+
+
+def lender_admin(institution: Institution) -> Principal:
+    """An institution administrator of ``institution``, to act through the services."""
+    return Principal(role=Role.INSTITUTION_ADMIN, institution_id=institution.id, name="factory")
+
+
+def caps() -> CapPolicy:
+    return CapPolicy.from_ids("cn.24pct,cn.36pct,cn.4x-lpr", "cn.24pct", Decimal("0.030"))
+
+
+def make_product(
+    db: Session, institution: Institution, *, code: str = "cash", **kw: object
+) -> Product:
+    return loans.create_product(
+        db,
+        lender_admin(institution),
+        ProductCreate(code=code, name=f"产品 {code}", **kw),  # type: ignore[arg-type]
+    )
+
+
+def make_borrower(
+    db: Session,
+    institution: Institution,
+    *,
+    external_id: str | None = None,
+    name: str = "王小明",
+    user: User | None = None,
+) -> Borrower:
+    borrower = loans.create_borrower(
+        db,
+        lender_admin(institution),
+        BorrowerCreate(
+            external_id=external_id or f"B{next(_seq)}",
+            name=name,
+            phone="+86 139 0000 0000",
+            id_number="11010519491231002X",
+        ),
+    )
+    if user is not None:
+        borrower.user_id = user.id
+        db.flush()
+    return borrower
+
+
+def make_loan(
+    db: Session,
+    institution: Institution,
+    *,
+    borrower: Borrower | None = None,
+    product: Product | None = None,
+    external_id: str | None = None,
+    principal: int = 1_200_000,
+    annual_rate: str = "0.12",
+    term_months: int = 12,
+    start_date: date = date(2026, 1, 15),
+    method: str = "equal_instalment",
+    upfront_fee: int = 0,
+    periodic_fee: int = 0,
+    today: date = TODAY,
+) -> Loan:
+    borrower = borrower or make_borrower(db, institution)
+    product = product or make_product(db, institution, code=f"p{next(_seq)}")
+    return loans.create_loan(
+        db,
+        lender_admin(institution),
+        LoanCreate(
+            external_id=external_id or f"L{next(_seq)}",
+            borrower_id=borrower.id,
+            product_id=product.id,
+            principal=principal,
+            annual_rate=Decimal(annual_rate),
+            term_months=term_months,
+            start_date=start_date,
+            method=method,
+            upfront_fee=upfront_fee,
+            periodic_fee=periodic_fee,
+        ),
+        today=today,
+        caps=caps(),
+    )

@@ -28,7 +28,8 @@ from fairdun.demo import seed
 from fairdun.identity.models import User
 from fairdun.institutions.models import Institution
 from fairdun.kit import crypto, migrate
-from fairdun.kit.db import make_engine, session_factory
+from fairdun.kit.db import encrypted_columns, import_all_models, make_engine, session_factory
+from fairdun.loans.models import Loan
 from fairdun.web.app import create_app
 from tests.conftest import PG_URL, TEST_INDEX_KEY, TEST_KEY_1, TEST_KEY_2, make_settings
 from tests.factories import login
@@ -110,9 +111,13 @@ def engine_of(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+# A small portfolio keeps these tests fast; the full 5,000 loans are the default.
+DEMO_LOANS = "25"
+
+
 @pytest.fixture
 def seeded(database_url: str) -> str:
-    code, output = run("demo", "--no-serve")
+    code, output = run("demo", "--no-serve", "--loans", DEMO_LOANS)
     assert code == 0, output
     return database_url
 
@@ -206,9 +211,11 @@ def test_db_current_reports_empty_then_head(database_url: str) -> None:
 def test_demo_seeds_the_database_and_prints_the_logins(
     database_url: str, engine_of: Engine
 ) -> None:
-    code, output = run("demo", "--no-serve")
+    code, output = run("demo", "--no-serve", "--loans", DEMO_LOANS)
     assert code == 0, output
     assert "(created)" in output
+    assert f"demo portfolio: {DEMO_LOANS} loans" in output
+    assert _count(engine_of, Loan) == int(DEMO_LOANS)
     assert seed.DEMO_PASSWORD in output
     for username, *_ in seed.USERS:
         assert username in output
@@ -224,8 +231,9 @@ def test_demo_second_run_reuses_the_database_without_duplicates(
         ids_before = sorted(session.scalars(select(User.id)).all())
     institutions_before = _count(engine_of, Institution)
     audit_before = _count(engine_of, AuditRecord)
+    loans_before = _count(engine_of, Loan)
 
-    code, output = run("demo", "--no-serve")
+    code, output = run("demo", "--no-serve", "--loans", DEMO_LOANS)
     assert code == 0, output
     assert "(reused)" in output
 
@@ -235,6 +243,7 @@ def test_demo_second_run_reuses_the_database_without_duplicates(
     assert users_before == sorted(u for u, *_ in seed.USERS)
     assert _count(engine_of, Institution) == institutions_before
     assert _count(engine_of, AuditRecord) == audit_before
+    assert _count(engine_of, Loan) == loans_before
 
 
 def test_demo_is_refused_in_production(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -247,7 +256,7 @@ def test_demo_is_refused_in_production(database_url: str, monkeypatch: pytest.Mo
         "FAIRDUN_COOKIE_SECURE": "true",
     }.items():
         monkeypatch.setenv(name, value)
-    code, output = run("demo", "--no-serve")
+    code, output = run("demo", "--no-serve", "--loans", "0")
     assert code == 2
     assert "never loaded in production" in output
 
@@ -307,9 +316,14 @@ def test_keys_generate_prints_a_fresh_32_byte_key() -> None:
 
 
 def _encrypted_user_values(engine: Engine) -> list[str]:
+    """Every encrypted value in the database (users, and the demo portfolio's borrowers)."""
+    import_all_models()
+    values: list[str] = []
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT display_name, email, phone FROM users")).all()
-    return [value for row in rows for value in row if value is not None]
+        for table, column, _ctx in encrypted_columns():
+            rows = conn.execute(text(f'SELECT "{column}" FROM "{table}"')).all()  # noqa: S608
+            values.extend(row[0] for row in rows if row[0] is not None)
+    return values
 
 
 def test_keys_rotate_re_encrypts_everything_under_the_new_key(
@@ -424,7 +438,7 @@ CONFIGURED_COMMANDS = [
     ("db", "current"),
     ("keys", "rotate"),
     ("audit", "verify"),
-    ("demo", "--no-serve"),
+    ("demo", "--no-serve", "--loans", "0"),
     ("users", "create-admin", "x", "--password", "a-long-password-1"),
 ]
 

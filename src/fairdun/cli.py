@@ -262,11 +262,16 @@ def demo(
     serve_: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the web server after seeding.")
     ] = True,
+    loans: Annotated[
+        int, typer.Option(min=0, help="Loans in the demo portfolio (first run only).")
+    ] = 5000,
 ) -> None:
     """Create or reuse the embedded database, load demo data, and serve the platform."""
     from fairdun.demo import seed
     from fairdun.kit import migrate
+    from fairdun.kit.clock import utcnow
     from fairdun.kit.db import unit_of_work
+    from fairdun.loans.service import CapPolicy
 
     settings = _settings()
     if settings.is_production:
@@ -278,6 +283,23 @@ def demo(
     with unit_of_work(factory) as session:
         fresh = not seed.is_seeded(session)
         logins = seed.seed(session)
+    today = utcnow().date()
+    with unit_of_work(factory) as session:
+        if loans and not seed.portfolio_seeded(session):
+            caps = CapPolicy.from_ids(
+                settings.rate_caps, settings.collectable_cap, settings.one_year_lpr
+            )
+            with _progress() as progress:
+                task = progress.add_task(f"booking {loans} demo loans", total=loans)
+                seed.seed_portfolio(
+                    session,
+                    as_of=today,
+                    caps=caps,
+                    n_loans=loans,
+                    progress=lambda n: progress.advance(task, n),
+                )
+            seed.link_demo_borrower(session)
+        booked = seed.portfolio_seeded(session)
     url = f"http://{settings.host}:{port or settings.port}/"
     console.print(
         f"database: {engine.url.render_as_string(hide_password=True)} "
@@ -289,6 +311,7 @@ def demo(
     for login in logins:
         table.add_row(login.username, login.role.value, login.institution)
     console.print(table)
+    console.print(f"demo portfolio: {booked} loans (state as of the day they were booked)")
     console.print(f"[bold green]fairdun is at {url}[/]  (API docs: {url}api/docs; Ctrl-C stops)")
     if serve_:
         serve(host=None, port=port)

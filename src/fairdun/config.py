@@ -7,6 +7,7 @@ default), and production refuses the built-in development secrets.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -61,6 +62,13 @@ class Settings(BaseSettings):
     login_window_minutes: int = Field(default=15, ge=1)
     cookie_secure: bool = False
     log_level: str = "info"
+    # Legal caps on the annualised cost (ids from fairdun.loans.apr.default_caps); loans
+    # above any are flagged, and charges above the binding one are not collectable.
+    # cn.4x-lpr (four times the one-year LPR) binds private lending (民间借贷), not licensed
+    # lenders, so it is available but not on by default.
+    rate_caps: str = "cn.24pct,cn.36pct"
+    collectable_cap: str = "cn.24pct"
+    one_year_lpr: Decimal = Field(default=Decimal("0.030"), ge=0, le=Decimal("0.5"))
 
     @field_validator("default_locale")
     @classmethod

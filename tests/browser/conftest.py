@@ -157,7 +157,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     env = _server_env(database_url, port)
     seeded = subprocess.run(
-        [sys.executable, "-m", "fairdun", "demo", "--no-serve"],
+        [sys.executable, "-m", "fairdun", "demo", "--no-serve", "--loans", "200"],
         cwd=workdir,
         env=env,
         capture_output=True,

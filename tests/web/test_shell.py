@@ -86,13 +86,13 @@ def test_pages_load_no_external_resources(client: TestClient) -> None:
 
 NAV = {
     Role.PLATFORM_ADMIN: {"/institutions", "/users", "/tokens", "/audit"},
-    Role.REGULATOR: {"/institutions", "/audit"},
-    Role.INSTITUTION_ADMIN: {"/users", "/tokens", "/audit"},
-    Role.COMPLIANCE_OFFICER: {"/audit"},
-    Role.COLLECTOR: set(),
-    Role.RISK_ANALYST: set(),
-    Role.AGENCY_COLLECTOR: set(),
-    Role.BORROWER: set(),
+    Role.REGULATOR: {"/institutions", "/audit", "/loans"},
+    Role.INSTITUTION_ADMIN: {"/users", "/tokens", "/audit", "/loans"},
+    Role.COMPLIANCE_OFFICER: {"/audit", "/loans"},
+    Role.COLLECTOR: {"/loans"},
+    Role.RISK_ANALYST: {"/loans"},
+    Role.AGENCY_COLLECTOR: {"/loans"},
+    Role.BORROWER: {"/loans"},
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
@@ -21,8 +22,22 @@ from sqlalchemy.orm import Session
 
 from fairdun.identity.models import ApiToken, Role, User
 from fairdun.institutions.models import Institution, InstitutionKind, LicenceChange
+from fairdun.loans import service as loans
+from fairdun.loans.models import Borrower, DelinquencyPause, Loan, LoanPayment, Product
+from fairdun.loans.schemas import PauseCreate, PaymentCreate
 from fairdun.web.routes import all_routes
-from tests.factories import csrf_from, login, make_institution, make_token, make_user
+from tests.factories import (
+    TODAY,
+    csrf_from,
+    lender_admin,
+    login,
+    make_borrower,
+    make_institution,
+    make_loan,
+    make_product,
+    make_token,
+    make_user,
+)
 
 SECRET_B = "乙方银行-TENANT-B-MARKER"
 
@@ -56,9 +71,27 @@ JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "display_name": "I",
         "role": "collector",
         "password": "long-enough-pw",
+        "institution_id": "<B>",
     },
-    ("POST", "/api/tokens"): {"name": "intruder", "role": "collector"},
+    ("POST", "/api/tokens"): {"name": "intruder", "role": "collector", "institution_id": "<B>"},
     ("POST", "/api/tokens/{token_id}/revoke"): {},
+    ("POST", "/api/products"): {"code": "intruder", "name": "I", "institution_id": "<B>"},
+    ("POST", "/api/borrowers"): {"external_id": "intruder", "name": "I", "institution_id": "<B>"},
+    ("POST", "/api/loans"): {
+        "external_id": "intruder",
+        "borrower_id": 0,
+        "product_id": 0,
+        "principal": 100_000,
+        "annual_rate": "0.1",
+        "term_months": 3,
+        "start_date": "2026-01-01",
+        "method": "equal_instalment",
+    },
+    ("POST", "/api/loans/{loan_id}/payments"): {"paid_date": "2026-06-01", "amount": 100},
+    ("POST", "/api/loans/{loan_id}/payments/{payment_id}/reverse"): {"reason": "x"},
+    ("POST", "/api/loans/{loan_id}/pauses"): {"start_date": "2026-06-01", "reason": "hardship"},
+    ("POST", "/api/loans/{loan_id}/pauses/{pause_id}/end"): {"end_date": "2026-09-01"},
+    ("POST", "/api/loans/{loan_id}/charge-off"): {"charged_off_date": "2026-06-01", "reason": "x"},
 }
 FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/institutions"): {
@@ -89,6 +122,11 @@ class World:
     b_user: User
     b_token: ApiToken
     agency: Institution
+    b_loan: Loan
+    b_payment: LoanPayment
+    b_pause: DelinquencyPause
+    b_borrower: Borrower
+    b_product: Product
 
 
 @pytest.fixture
@@ -107,12 +145,52 @@ def world(db: Session) -> World:
     ):
         make_user(db, role=role, institution=a, username=f"a-{role.value}")
     make_user(db, role=Role.AGENCY_COLLECTOR, institution=agency, username="a-agency_collector")
+    # Institution A's own book, so every role has something of its own to see.
+    a_borrower_user = db.scalar(select(User).where(User.username == "a-borrower"))
+    make_loan(db, a, borrower=make_borrower(db, a, user=a_borrower_user), external_id="A-LOAN")
+    # Institution B's book: a product, a borrower, a loan with a payment and a pause.
+    b_product = make_product(db, b, code="b-secret-product")
+    b_borrower = make_borrower(db, b, external_id="B-SECRET-BORROWER", name=SECRET_B)
+    b_loan = make_loan(
+        db,
+        b,
+        borrower=b_borrower,
+        product=b_product,
+        external_id="B-SECRET-LOAN",
+        start_date=date(2026, 1, 10),
+    )
+    b_admin = lender_admin(b)
+    b_payment = loans.record_payment(
+        db,
+        b_admin,
+        b_loan.id,
+        PaymentCreate(paid_date=date(2026, 2, 10), amount=50_000),
+        today=TODAY,
+    )
+    b_pause = loans.pause_delinquency(
+        db,
+        b_admin,
+        b_loan.id,
+        PauseCreate(start_date=date(2026, 3, 1), reason="hardship"),
+        today=TODAY,
+    )
+    # A's agency is engaged by B and holds B's loan: A's lender staff still must not see it.
+    b_loan.placed_agency_id = None
     db.commit()
-    return World(a, b, b_user, b_token, agency)
+    return World(a, b, b_user, b_token, agency, b_loan, b_payment, b_pause, b_borrower, b_product)
 
 
 def fill(path: str, world: World) -> str:
-    ids = {"institution_id": world.b.id, "user_id": world.b_user.id, "token_id": world.b_token.id}
+    ids = {
+        "institution_id": world.b.id,
+        "user_id": world.b_user.id,
+        "token_id": world.b_token.id,
+        "loan_id": world.b_loan.id,
+        "payment_id": world.b_payment.id,
+        "pause_id": world.b_pause.id,
+        "borrower_id": world.b_borrower.id,
+        "product_id": world.b_product.id,
+    }
     for name in re.findall(r"{(\w+)}", path):
         assert name in ids, (
             f"route {path} has path parameter {name!r}: add a record of institution B for it "
@@ -127,10 +205,31 @@ def snapshot(db: Session, world: World) -> tuple[Any, ...]:
     b = db.get(Institution, world.b.id)
     token = db.get(ApiToken, world.b_token.id)
     assert b is not None and token is not None
+    loan = db.get(Loan, world.b_loan.id)
+    assert loan is not None
     return (
         b.licence_status,
         b.name,
         token.revoked_at,
+        loan.days_past_due,
+        loan.status,
+        loan.charged_off_date,
+        loan.paused,
+        db.scalar(
+            select(func.count()).select_from(LoanPayment).where(LoanPayment.loan_id == loan.id)
+        ),
+        db.scalar(
+            select(func.count())
+            .select_from(DelinquencyPause)
+            .where(DelinquencyPause.loan_id == loan.id)
+        ),
+        db.scalar(select(func.count()).select_from(Loan).where(Loan.institution_id == world.b.id)),
+        db.scalar(
+            select(func.count()).select_from(Product).where(Product.institution_id == world.b.id)
+        ),
+        db.scalar(
+            select(func.count()).select_from(Borrower).where(Borrower.institution_id == world.b.id)
+        ),
         db.scalar(select(func.count()).select_from(User).where(User.institution_id == world.b.id)),
         db.scalar(
             select(func.count()).select_from(ApiToken).where(ApiToken.institution_id == world.b.id)
@@ -152,9 +251,14 @@ def call(client: TestClient, method: str, template: str, world: World, csrf: str
             return client.get(url, headers=headers, follow_redirects=False)
         assert key in JSON_BODIES, f"{method} {template}: add a valid JSON body to JSON_BODIES"
         body = dict(JSON_BODIES[key])
-        body.setdefault("institution_id", world.b.id) if "institution_id" not in template else None
+        # Bodies that can name an institution name B's: the server must ignore or refuse it.
+        if body.get("institution_id") == "<B>":
+            body["institution_id"] = world.b.id
         if "agency_id" in body:
             body["agency_id"] = world.agency.id
+        if "borrower_id" in body:
+            body["borrower_id"] = world.b_borrower.id
+            body["product_id"] = world.b_product.id
         return client.request(method, url, json=body, headers=headers, follow_redirects=False)
     if method == "GET":
         return client.get(url, follow_redirects=False)
@@ -198,6 +302,8 @@ def test_no_route_reaches_another_institutions_records(
             assert world.b_token.prefix not in response.text, (
                 f"{where}: leaks institution B's token"
             )
+            for marker in ("B-SECRET-LOAN", "B-SECRET-BORROWER", "b-secret-product"):
+                assert marker not in response.text, f"{where}: leaks institution B's {marker}"
         assert snapshot(db, world) == before, f"{where}: changed institution B's records"
 
 

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fairdun.audit import service as audit
+from fairdun.demo import portfolio
 from fairdun.identity import repository as identity_repo
 from fairdun.identity import service as identity
 from fairdun.identity.models import Role, User
-from fairdun.identity.principal import SYSTEM
+from fairdun.identity.principal import SYSTEM, Principal
 from fairdun.identity.schemas import UserCreate
 from fairdun.institutions import repository as inst_repo
 from fairdun.institutions import service as institutions
 from fairdun.institutions import uscc
 from fairdun.institutions.models import Institution, InstitutionKind, LicenceStatus
 from fairdun.institutions.schemas import EngagementCreate, InstitutionCreate, LicenceChangeCreate
+from fairdun.kit import crypto
+from fairdun.loans import service as loans
+from fairdun.loans.models import Borrower, Loan, Product
+from fairdun.loans.schemas import ProductCreate
+from fairdun.loans.service import CapPolicy
 
 DEMO_PASSWORD = "fairdun-demo-2026"  # noqa: S105 - printed to the developer on purpose
 
@@ -134,3 +142,123 @@ def seed(session: Session) -> list[DemoLogin]:
             )
         logins.append(DemoLogin(username, role, names[inst_key] if inst_key else "—"))
     return logins
+
+
+# --- the demo portfolio ----------------------------------------------------------------
+
+DEFAULT_PORTFOLIO_SIZE = 5000
+
+
+def portfolio_seeded(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Loan)) or 0)
+
+
+def seed_portfolio(
+    session: Session,
+    *,
+    as_of: date,
+    caps: CapPolicy,
+    n_loans: int = DEFAULT_PORTFOLIO_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Book the deterministic demo portfolio (see fairdun.demo.portfolio) unless loans exist.
+    Flushes only. Returns the number of loans booked."""
+    if portfolio_seeded(session):
+        return 0
+    keys = {key: inst_id for key, inst_id in _institution_ids(session).items()}
+    ring = crypto.keyring()
+    products: dict[tuple[str, str], Product] = {}
+    for lender in ("bank", "cfc"):
+        actor = Principal(role=Role.INSTITUTION_ADMIN, institution_id=keys[lender], name="demo")
+        for spec in portfolio.PRODUCTS:
+            products[(lender, spec.code)] = loans.create_product(
+                session,
+                actor,
+                ProductCreate(
+                    code=spec.code,
+                    name=spec.name,
+                    penalty_daily_rate=portfolio.PENALTY_DAILY_RATE,
+                    penalty_cap_ratio=portfolio.PENALTY_CAP_RATIO,
+                ),
+            )
+    rules = {key: loans.rules_of(p) for key, p in products.items()}
+    booked = 0
+    for demo in portfolio.generate(n_loans, as_of=as_of):
+        institution_id = keys[demo.lender]
+        b = demo.borrower
+        borrower = Borrower(
+            institution_id=institution_id,
+            external_id=b.external_id,
+            name=b.name,
+            id_number=b.id_number,
+            id_number_index=ring.blind_index(b.id_number, "borrowers.id_number"),
+            phone=b.phone,
+            phone_index=ring.blind_index(b.phone, "borrowers.phone"),
+            email=b.email,
+            address=f"{b.city}{b.address}",
+        )
+        session.add(borrower)
+        session.flush()
+        loans.book_loan(
+            session,
+            institution_id,
+            borrower.id,
+            products[(demo.lender, demo.product_code)],
+            demo.external_id,
+            demo.terms,
+            caps,
+            as_of,
+            past=loans.LoanHistory(
+                payments=demo.payments,
+                pauses=demo.pauses,
+                charged_off_date=demo.charged_off_date,
+                disputed=demo.disputed,
+                placed_agency_id=keys["agency"] if demo.placed_with_agency else None,
+                recorded_by="demo",
+            ),
+            rules=rules[(demo.lender, demo.product_code)],
+        )
+        booked += 1
+        if progress and booked % 50 == 0:
+            progress(50)
+        if booked % 500 == 0:
+            session.expunge_all()  # keep the identity map small on big portfolios
+    if progress:
+        progress(booked % 50)
+    audit.record(
+        session,
+        actor="system",
+        action="demo.portfolio_seeded",
+        details={"loans": booked, "as_of": as_of.isoformat()},
+    )
+    return booked
+
+
+def _institution_ids(session: Session) -> dict[str, int]:
+    ids = {}
+    for key, _name, prefix, _kind, _licence in INSTITUTIONS:
+        inst = session.scalar(
+            select(Institution).where(Institution.credit_code == uscc.make(prefix))
+        )
+        if inst is None:
+            raise RuntimeError("seed the demo institutions first")
+        ids[key] = inst.id
+    return ids
+
+
+def link_demo_borrower(session: Session) -> None:
+    """Give the demo borrower account the bank's first delinquent borrower's loans."""
+    user = session.scalar(select(User).where(User.username == "borrower"))
+    if user is None or session.scalar(select(Borrower).where(Borrower.user_id == user.id)):
+        return
+    assert user.institution_id is not None
+    borrower_id = session.scalar(
+        select(Loan.borrower_id)
+        .where(Loan.institution_id == user.institution_id, Loan.days_past_due > 0)
+        .order_by(Loan.id)
+        .limit(1)
+    )
+    borrower = session.get(Borrower, borrower_id) if borrower_id else None
+    if borrower is not None:
+        borrower.user_id = user.id
+        session.flush()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,24 @@ class UTCDateTime(TypeDecorator[datetime]):
 
             return value.replace(tzinfo=UTC)
         return ensure_utc(value)
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """Exact decimals (rates) stored as text: SQLite has no exact decimal type, and rates
+    must round-trip digit for digit on both databases."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            raise TypeError(f"DecimalText needs a Decimal, got {type(value).__name__}")
+        return format(value, "f")
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
 
 
 class EncryptedString(TypeDecorator[str]):
@@ -126,4 +145,5 @@ def import_all_models() -> None:
     """Import every domain's models so the metadata is complete (migrations, key rotation)."""
     import fairdun.audit.models
     import fairdun.identity.models
-    import fairdun.institutions.models  # noqa: F401
+    import fairdun.institutions.models
+    import fairdun.loans.models  # noqa: F401

@@ -161,10 +161,12 @@ class LoanTerms:
             raise TermsError("term_months", f"must be between 1 and {MAX_TERM_MONTHS} months")
         if not isinstance(self.method, RepaymentMethod):
             raise TermsError("method", f"unknown repayment method {self.method!r}")
-        if self.upfront_fee < 0 or self.upfront_fee >= self.principal:
-            raise TermsError("upfront_fee", "must be at least 0 and less than the principal")
-        if self.periodic_fee < 0:
-            raise TermsError("periodic_fee", "must not be negative")
+        # Fee bounds keep the annualised cost a number a person can read (and a column can
+        # hold); fees anywhere near them are flagged by the legal caps long before.
+        if self.upfront_fee < 0 or self.upfront_fee > self.principal // 2:
+            raise TermsError("upfront_fee", "must be between 0 and half the principal")
+        if self.periodic_fee < 0 or self.periodic_fee > self.principal:
+            raise TermsError("periodic_fee", "must be between 0 and the principal")
         if len(self.currency) != 3 or not self.currency.isupper():
             raise TermsError("currency", "must be an ISO 4217 code such as CNY")
 

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from fairdun import __version__
 from fairdun.audit import api as audit_api
 from fairdun.audit import pages as audit_pages
-from fairdun.config import Settings, get_settings
+from fairdun.config import ConfigError, Settings, get_settings
 from fairdun.identity import api as identity_api
 from fairdun.identity import pages as identity_pages
 from fairdun.institutions import api as institutions_api
@@ -22,6 +22,9 @@ from fairdun.institutions import pages as institutions_pages
 from fairdun.kit import crypto, i18n
 from fairdun.kit.clock import Clock, utcnow
 from fairdun.kit.db import make_engine, session_factory
+from fairdun.loans import api as loans_api
+from fairdun.loans import pages as loans_pages
+from fairdun.loans.service import CapPolicy
 from fairdun.web import errors
 from fairdun.web.deps import Db
 
@@ -73,13 +76,22 @@ def create_app(
         db.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "database": engine.dialect.name}
 
+    try:
+        app.state.cap_policy = CapPolicy.from_ids(
+            settings.rate_caps, settings.collectable_cap, settings.one_year_lpr
+        )
+    except ValueError as exc:
+        raise ConfigError(f"FAIRDUN_RATE_CAPS / FAIRDUN_COLLECTABLE_CAP: {exc}") from None
+
     for router in (
         institutions_api.router,
+        loans_api.router,
         identity_api.router,
         audit_api.router,
         identity_pages.router,
         institutions_pages.router,
         audit_pages.router,
+        loans_pages.router,
     ):
         app.include_router(router)
 

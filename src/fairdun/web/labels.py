@@ -53,4 +53,16 @@ LABELS = [
     N_("lender_licence_revoked"),
     # fixed reasons the system writes into licence history
     N_("registered"),
+    # loan statuses, repayment methods, pause reasons
+    N_("current"),
+    N_("delinquent"),
+    N_("paid_off"),
+    N_("charged_off"),
+    N_("equal_instalment"),
+    N_("equal_principal"),
+    N_("interest_only"),
+    N_("bullet"),
+    N_("hardship"),
+    N_("dispute"),
+    N_("other"),
 ]

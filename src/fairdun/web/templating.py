@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,11 @@ def environment(locale: str) -> Environment:
 def request_locale(request: Request) -> str:
     default = request.app.state.settings.default_locale
     return i18n.pick_locale(request.cookies.get(LANG_COOKIE), default)
+
+
+def gettext_for(request: Request) -> Callable[[str], str]:
+    """The translation function of the request's language, for text built in Python."""
+    return i18n.translations(request_locale(request)).gettext
 
 
 def render(
