@@ -261,3 +261,26 @@ def test_borrower_sees_only_their_own_loans(client: TestClient, db: Session, ban
     chart = client.get(f"/loans/{mine.id}/dpd.svg")
     assert chart.headers["content-type"].startswith("image/svg+xml")
     assert b"<script" not in chart.content
+
+
+def test_home_pages_show_the_book_each_role_may_see(client: TestClient, db: Session, bank) -> None:  # type: ignore[no-untyped-def]
+    other = make_institution(db, name="别家银行")
+    me = make_user(db, role=Role.BORROWER, institution=bank, username="home-borrower")
+    make_loan(db, bank, borrower=make_borrower(db, bank, user=me), external_id="HOME-MINE")
+    make_loan(db, bank, external_id="HOME-OTHER")
+    make_loan(db, other, external_id="HOME-ELSEWHERE", start_date=date(2026, 11, 1))
+    make_user(db, role=Role.COLLECTOR, institution=bank, username="home-collector")
+    db.commit()
+
+    login(client, "home-borrower")
+    home = client.get("/").text
+    assert "HOME-MINE" in home
+    assert "HOME-OTHER" not in home
+
+    collector = TestClient(client.app)
+    login(collector, "home-collector")
+    summary = collector.get("/").text
+    assert 'data-testid="bucket-summary"' in summary
+    # Both of the bank's loans are 180+ days late; the other bank's loan is not counted.
+    assert '<a href="/loans?bucket=M6%2B">M6+</a> <strong>2</strong>' in summary
+    assert '<a href="/loans?bucket=C">C</a> <strong>0</strong>' in summary

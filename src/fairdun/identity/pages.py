@@ -16,6 +16,9 @@ from fairdun.identity.schemas import INSTITUTION_ROLES, ApiTokenCreate, UserCrea
 from fairdun.institutions import service as institutions
 from fairdun.kit.errors import DomainError, Throttled, Unauthenticated
 from fairdun.kit.i18n import LOCALES
+from fairdun.loans import repository as loans_repo
+from fairdun.loans import service as loans
+from fairdun.loans.terms import DEFAULT_BUCKETS
 from fairdun.web.deps import (
     AnyCsrfChecked,
     CsrfChecked,
@@ -166,9 +169,14 @@ def home(request: Request, db: Db, page: CurrentPage) -> Response:
         counts["institutions"] = len(institutions.listing(db, principal))
     if principal.role in (Role.PLATFORM_ADMIN, Role.INSTITUTION_ADMIN):
         counts["users"] = len(service.list_users(db, principal))
-    return render(
-        request, HOME_TEMPLATES[principal.role], {"institution": institution, "counts": counts}
-    )
+    context: dict[str, object] = {"institution": institution, "counts": counts}
+    if principal.role is Role.BORROWER:
+        own, _total = loans.list_loans(db, principal, loans_repo.LoanFilter(), limit=100)
+        context["loans"] = own
+    elif principal.role is not Role.PLATFORM_ADMIN:
+        by_bucket = loans_repo.bucket_counts(db, principal)
+        context["buckets"] = [(b.code, by_bucket.get(b.code, 0)) for b in DEFAULT_BUCKETS]
+    return render(request, HOME_TEMPLATES[principal.role], context)
 
 
 @router.get("/users", response_class=HTMLResponse)

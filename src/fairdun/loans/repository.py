@@ -186,3 +186,10 @@ def spells(session: Session, loan_id: int) -> list[BucketSpellRow]:
 def replace_spells(session: Session, loan_id: int, rows: list[BucketSpellRow]) -> None:
     session.execute(delete(BucketSpellRow).where(BucketSpellRow.loan_id == loan_id))
     session.add_all(rows)
+
+
+def bucket_counts(session: Session, principal: Principal) -> dict[str, int]:
+    """Loans the principal may see, by bucket (open loans only)."""
+    visible = visible_loans(principal).where(Loan.status.in_(("current", "delinquent"))).subquery()
+    rows = session.execute(select(visible.c.bucket, func.count()).group_by(visible.c.bucket)).all()
+    return {bucket: int(n) for bucket, n in rows}
