@@ -130,14 +130,17 @@ def test_on_time_payer_is_never_past_due_and_ends_paid_off_on_the_last_payment()
     assert {dpd for _, dpd in state.dpd_points} == {0}
 
 
-def test_current_loan_mid_term_owes_only_remaining_principal_to_pay_off() -> None:
-    inp = three_months(pay(1, JAN1, 103_000), pay(2, FEB1, 102_000))
-    state = replay(inp, d("2024-02-15"))
+def test_current_loan_mid_term_pays_off_with_the_interest_of_the_period_under_way() -> None:
+    # Jan 15: instalment 2's period (Jan 1 to Feb 1) has started: its interest (20.00) is
+    # owed by a payoff. Instalment 3's (10.00) is future interest: not charged.
+    state = replay(three_months(pay(1, JAN1, 103_000)), d("2024-01-15"))
     assert state.status is LoanStatus.CURRENT
-    # Instalment 3's interest (10.00) is future interest: not charged on a payoff.
-    assert state.outstanding_principal == 100_000
-    assert state.payoff_amount == 100_000
+    assert state.outstanding_principal == 200_000
+    assert state.payoff_amount == 200_000 + 2_000
     assert state.amount_past_due == 0
+    # Feb 15, instalment 2 paid too: instalment 3 is now the period under way.
+    later = replay(three_months(pay(1, JAN1, 103_000), pay(2, FEB1, 102_000)), d("2024-02-15"))
+    assert later.payoff_amount == 100_000 + 1_000
 
 
 # --------------------------------------------------------------------------- missed
@@ -174,8 +177,9 @@ def test_missed_instalment_history_amounts_and_penalty() -> None:
         0,
     )
     assert state.amount_past_due == 200_000 + 5_000 + 2_950
-    # Payoff: all principal 300_000 + interest of instalments 1 and 2 + penalty.
-    assert state.payoff_amount == 300_000 + 5_000 + 2_950
+    # Payoff: all principal 300_000 + interest of instalments 1 and 2 + penalty, and the
+    # 1_000 of interest of instalment 3, whose period started on Feb 1.
+    assert state.payoff_amount == 300_000 + 5_000 + 2_950 + 1_000
     # The dpd line: flat at 0 from Dec 1 to Jan 1 (a point a day), then rising by one a day
     # to the last point.
     assert state.dpd_points[0] == (START, 0)
@@ -261,31 +265,30 @@ def test_several_payments_on_one_day_equal_one_payment_of_their_sum() -> None:
     split = replay(three_months(pay(1, "2024-02-11", 60_000), pay(2, "2024-02-11", 50_000)), as_of)
     whole = replay(three_months(pay(1, "2024-02-11", 110_000)), as_of)
     assert split == whole
-    # Also across the closing threshold (rule 2a). Jan 10, after instalment 1: 150_000
-    # settles instalment 2 (interest 2_000 + principal 100_000) and takes 48_000 off
-    # instalment 3. Then 50_000 + the 2_000 advance >= the 52_000 of principal left: the
-    # loan closes, as 200_000 (the payoff principal) in one payment does.
+    # Also when the second payment closes the loan (rule 2c). Jan 10, after instalment 1:
+    # 150_000 settles instalment 2 (interest 2_000 + principal 100_000) and takes 48_000
+    # off instalment 3; the next 52_000 repays the rest. The loan closes, as 202_000 (the
+    # payoff amount) in one payment does.
     first = pay(1, JAN1, 103_000)
     split = replay(
-        three_months(first, pay(2, "2024-01-10", 150_000), pay(3, "2024-01-10", 50_000)), as_of
+        three_months(first, pay(2, "2024-01-10", 150_000), pay(3, "2024-01-10", 52_000)), as_of
     )
-    whole = replay(three_months(first, pay(2, "2024-01-10", 200_000)), as_of)
+    whole = replay(three_months(first, pay(2, "2024-01-10", 202_000)), as_of)
     assert split == whole
     assert whole.status is LoanStatus.PAID_OFF
-    assert whole.total_paid == 303_000
+    assert (whole.total_paid, whole.credit) == (305_000, 0)
 
 
 # --------------------------------------------------------------------------- paying early
 
 
 def test_an_instalment_paid_a_few_days_early_is_never_past_due() -> None:
-    # Each instalment's total paid 1 to 3 days before its due date.
-    # Dec 29: instalment 1 is current (nothing due yet); 103_000 < payoff principal 300_000,
-    # so it settles instalment 1 in full: interest 3_000 (not prorated), principal 100_000.
-    # Jan 30: instalment 2 is current; 102_000 < 200_000 settles it.
-    # Feb 27: instalment 3 is current and holds all the remaining principal (100_000);
-    # 101_000 >= 100_000 closes the loan (rule 2a): its 1_000 of interest is waived and
-    # becomes credit, as for any payoff before the due date.
+    # Each instalment's total paid 2 or 3 days before its due date (2024 is a leap year).
+    # Dec 29: instalment 1 is current (nothing due yet); 103_000 settles it in full:
+    # interest 3_000 (not prorated), principal 100_000.
+    # Jan 30: instalment 2 is current; 102_000 settles it.
+    # Feb 27: instalment 3 is current; 101_000 settles it, and with no principal left the
+    # loan closes (rule 2c). Its 1_000 of interest is owed: nothing becomes credit.
     payments = (
         pay(1, "2023-12-29", 103_000),
         pay(2, "2024-01-30", 102_000),
@@ -302,18 +305,65 @@ def test_an_instalment_paid_a_few_days_early_is_never_past_due() -> None:
         d("2024-01-30"),
         d("2024-02-27"),
     ]
-    assert [s.interest_due for s in state.instalments] == [3_000, 2_000, 0]
+    assert [s.interest_due for s in state.instalments] == [3_000, 2_000, 1_000]
+    assert [s.interest_paid for s in state.instalments] == [3_000, 2_000, 1_000]
     assert all(s.penalty_accrued == 0 for s in state.instalments)
-    assert state.credit == 1_000
+    assert state.credit == 0
+    assert state.total_paid == 306_000
     # On each due date and the day after, the loan is current, not past due.
     for day in (JAN1, d("2024-01-02"), FEB1, d("2024-02-02")):
         then = replay(three_months(*payments), day)
         assert (then.days_past_due, then.status) == (0, LoanStatus.CURRENT)
 
 
+def test_paying_the_last_instalment_two_days_early_closes_the_loan_with_no_refund() -> None:
+    # Feb 28, two days before Mar 1: instalment 3 is current. 101_000 settles it in full,
+    # interest 1_000 included (its period started on Feb 1: owed, not prorated), and with
+    # no principal left the loan closes (rule 2c). Nothing is refunded as credit.
+    payments = (pay(1, JAN1, 103_000), pay(2, FEB1, 102_000), pay(3, "2024-02-28", 101_000))
+    state = replay(three_months(*payments), d("2024-02-28"))
+    assert state.status is LoanStatus.PAID_OFF
+    assert state.paid_off_date == d("2024-02-28")
+    assert state.credit == 0
+    third = state.instalments[2]
+    assert (third.interest_due, third.interest_paid, third.principal_paid) == (
+        1_000,
+        1_000,
+        100_000,
+    )
+    # The day before, closing cost exactly that: instalment 3's interest and principal.
+    assert replay(three_months(*payments), d("2024-02-27")).payoff_amount == 101_000
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        pytest.param(instalments((MAR1, 300_000, 9_000, 500)), id="bullet"),
+        pytest.param(
+            instalments((JAN1, 0, 3_000, 500), (FEB1, 0, 3_000, 500), (MAR1, 300_000, 3_000, 500)),
+            id="interest-only",
+        ),
+    ],
+)
+def test_paying_the_final_instalment_a_day_early_refunds_nothing(
+    schedule: tuple[Instalment, ...],
+) -> None:
+    # A bullet loan, or the final instalment of an interest-only loan, paid in full on
+    # Feb 29, the day before it falls due: the loan closes, interest and fee paid in full.
+    earlier = tuple(pay(i.number, i.due_date, i.total) for i in schedule[:-1])
+    final = pay(len(schedule), "2024-02-29", schedule[-1].total)
+    state = replay(loan(schedule, *earlier, final), MAR1)
+    assert state.status is LoanStatus.PAID_OFF
+    assert state.paid_off_date == d("2024-02-29")
+    assert state.credit == 0
+    last = state.instalments[-1]
+    assert (last.interest_paid, last.fee_paid) == (schedule[-1].interest, schedule[-1].fee)
+    assert state.total_paid == sum(i.total for i in schedule)
+
+
 def test_several_early_payments_adding_up_to_the_current_instalment_settle_it() -> None:
     # Dec 20: 50_000 to instalment 1 (current): interest 3_000, principal 47_000.
-    # Dec 28: 53_000 < payoff principal 253_000: principal 53_000, settled.
+    # Dec 28: 53_000 pays the principal left, 53_000: settled. Nothing reaches instalment 3.
     both = three_months(pay(1, "2023-12-20", 50_000), pay(2, "2023-12-28", 53_000))
     state = replay(both, d("2024-01-02"))
     first, second, third = state.instalments
@@ -322,7 +372,7 @@ def test_several_early_payments_adding_up_to_the_current_instalment_settle_it() 
     assert (second.principal_paid, second.interest_due) == (0, 2_000)
     assert (third.principal_paid, third.interest_due) == (0, 1_000)
     assert (state.days_past_due, state.status) == (0, LoanStatus.CURRENT)
-    assert state.payoff_amount == 200_000
+    assert state.payoff_amount == 200_000 + 2_000  # instalment 2's period has started
     # Only the first of them: 53_000 unpaid > tolerance, past due from Jan 2.
     short = replay(three_months(pay(1, "2023-12-20", 50_000)), d("2024-01-02"))
     assert short.instalments[0].amount_unpaid == 53_000
@@ -331,16 +381,16 @@ def test_several_early_payments_adding_up_to_the_current_instalment_settle_it() 
 
 def test_money_left_after_the_due_instalments_goes_to_the_current_instalment_first() -> None:
     # 153_000 on Jan 1: instalment 1 is due (103_000). Instalment 2 is current: the 50_000
-    # left (< payoff principal 200_000) pays its interest 2_000 and 48_000 of principal.
+    # left pays its interest 2_000 and 48_000 of principal.
     # Nothing reaches instalment 3, whose interest stays 1_000.
     state = replay(three_months(pay(1, JAN1, 153_000)), JAN1)
     _, second, third = state.instalments
     assert (second.interest_paid, second.principal_paid) == (2_000, 48_000)
     assert (third.principal_paid, third.interest_due) == (0, 1_000)
     assert state.outstanding_principal == 152_000
-    # Closing today would waive instalment 2's interest and give its 2_000 back to principal:
-    # 152_000 - 2_000. With the 50_000 already paid that is 200_000, the payoff principal.
-    assert state.payoff_amount == 150_000
+    # Closing today costs the 152_000 of principal left: instalment 2's interest is already
+    # paid (and stays paid), instalment 3's is not charged.
+    assert state.payoff_amount == 152_000
     # Instalment 2 still owes 52_000 on Feb 1: past due the day after if not paid.
     assert replay(three_months(pay(1, JAN1, 153_000)), d("2024-02-02")).days_past_due == 1
     # Paying the rest on the due dates closes the loan: nothing saved, nothing lost.
@@ -354,9 +404,9 @@ def test_money_left_after_the_due_instalments_goes_to_the_current_instalment_fir
 
 def test_two_instalments_worth_paid_early_settles_one_and_prepays_principal() -> None:
     # four_months. Jan 1: instalment 1 (104_000). Jan 25: 205_000, the totals of
-    # instalments 2 and 3. Payoff principal 300_000 > 205_000, so no closing.
-    # (b) instalment 2 (current): interest 3_000 + principal 100_000 = 103_000, settled.
-    # (c) 102_000 of principal from the last instalment: 100_000 off instalment 4, 2_000
+    # instalments 2 and 3.
+    # (2a) instalment 2 (current): interest 3_000 + principal 100_000 = 103_000, settled.
+    # (2b) 102_000 of principal from the last instalment: 100_000 off instalment 4, 2_000
     # off instalment 3. Instalment 4 has nothing outstanding in its period: dropped.
     # Instalment 3: 2_000 x 98_000 / 200_000 = 980.
     payments = (pay(1, JAN1, 104_000), pay(2, "2024-01-25", 205_000))
@@ -374,9 +424,10 @@ def test_two_instalments_worth_paid_early_settles_one_and_prepays_principal() ->
         0,
         d("2024-01-25"),
     )
-    # Closing before Feb 1 would give instalment 2's 3_000 of interest back to principal.
-    assert state.payoff_amount == 98_000 - 3_000
-    assert replay(four_months(*payments), FEB1).payoff_amount == 98_000
+    # Closing before Feb 1 costs the principal left; from Feb 1, instalment 3's period is
+    # under way and its (reduced) interest is owed too.
+    assert state.payoff_amount == 98_000
+    assert replay(four_months(*payments), FEB1).payoff_amount == 98_000 + 980
     # Instalment 3 is not paid ahead: it falls due on Mar 1 for 98_000 + 980.
     assert replay(four_months(*payments), FEB1).days_past_due == 0
     assert replay(four_months(*payments), MAR1).days_past_due == 0
@@ -396,8 +447,8 @@ def test_two_instalments_worth_paid_early_settles_one_and_prepays_principal() ->
 def test_prepayment_reduces_later_interest_and_the_current_instalment_is_not_repriced() -> None:
     # four_months. Jan 25: 153_000 = instalment 2 (103_000) + 50_000 off instalment 4.
     # Instalment 4: 1_000 x 50_000 / 100_000 = 500; instalment 3: 2_000 x 150/200 = 1_500.
-    # Feb 20: instalment 3 is current; 111_500 < payoff principal 150_000: it is settled
-    # at its reduced interest 1_500 (not prorated, not recomputed), and the 10_000 left
+    # Feb 20: instalment 3 is current; 111_500 settles it at its reduced interest 1_500
+    # (not prorated, not recomputed), and the 10_000 left
     # comes off instalment 4: 1_000 x 40_000 / 100_000 = 400. Had instalment 3 been
     # repriced, it would now owe 2_000 x 40_000 / 200_000 = 400: it is not.
     first = (pay(1, JAN1, 104_000), pay(2, "2024-01-25", 153_000))
@@ -412,8 +463,8 @@ def test_prepayment_reduces_later_interest_and_the_current_instalment_is_not_rep
         d("2024-02-20"),
     )
     assert (fourth.principal_paid, fourth.interest_due) == (60_000, 400)
-    # Closing before Mar 1 would give instalment 3's 1_500 of interest back to principal.
-    assert state.payoff_amount == 40_000 - 1_500
+    # Closing before Mar 1 costs the 40_000 of principal left, not instalment 4's interest.
+    assert state.payoff_amount == 40_000
     closed = replay(four_months(*payments, pay(4, APR1, 40_400)), APR1)
     assert closed.status is LoanStatus.PAID_OFF
     # Saved: 1_000 - 400 on instalment 4 and 2_000 - 1_500 on instalment 3.
@@ -428,8 +479,8 @@ def test_prepaying_the_whole_last_instalment_shortens_the_term_and_waives_its_fe
         (APR1, 100_000, 1_000, 500),
     )
     # Jan 20: 203_500 = instalment 2 (103_500, settled) + 100_000 = all of instalment 4's
-    # principal (payoff principal 300_000, so no closing). Instalment 4 has nothing
-    # outstanding in its period: interest and fee dropped. Instalment 3: interest
+    # principal. Instalment 4 has nothing outstanding in its period: interest and fee
+    # dropped. Instalment 3: interest
     # 2_000 x 100/200 = 1_000; its fee stays. Instalment 2 keeps its 3_000.
     payments = (pay(1, JAN1, 104_500), pay(2, "2024-01-20", 203_500))
     state = replay(loan(with_fees, *payments), d("2024-01-20"))
@@ -444,32 +495,35 @@ def test_prepaying_the_whole_last_instalment_shortens_the_term_and_waives_its_fe
 
 
 def test_closing_within_a_period_costs_the_same_however_the_money_is_split() -> None:
-    # Jan 10, after instalment 1: 200_000 (the payoff principal) closes the loan at once.
-    # 199_999 does not: it settles instalment 2 (interest 2_000, principal 100_000) and
-    # takes 97_999 off instalment 3, whose interest becomes 1_000 x 2_001 / 100_000 =
-    # 20.01 -> 20. The payoff is then 2_001 - the 2_000 advance = 1, and paying it before
-    # Feb 1 closes the loan for 200_000 in all, the 2_000 going back to principal.
+    # Jan 10, after instalment 1: the payoff amount is 202_000 (instalment 2's interest and
+    # the 200_000 of principal left), and paying it closes the loan at once. 150_000 does
+    # not: it settles instalment 2 (interest 2_000, principal 100_000) and takes 48_000
+    # off instalment 3, whose interest becomes 1_000 x 52_000 / 100_000 = 520. The payoff
+    # amount is then 52_000, and paying it before Feb 1 closes the loan for 202_000 in all.
     first = pay(1, JAN1, 103_000)
-    whole = replay(three_months(first, pay(2, "2024-01-10", 200_000)), FEB1)
+    assert replay(three_months(first), d("2024-01-10")).payoff_amount == 202_000
+    whole = replay(three_months(first, pay(2, "2024-01-10", 202_000)), FEB1)
     assert whole.status is LoanStatus.PAID_OFF
-    assert whole.total_paid == 303_000
-    short = replay(three_months(first, pay(2, "2024-01-10", 199_999)), d("2024-01-10"))
-    assert short.status is LoanStatus.CURRENT
-    assert short.instalments[1].settled_date == d("2024-01-10")
-    assert (short.instalments[2].principal_paid, short.instalments[2].interest_due) == (
-        97_999,
-        20,
+    assert (whole.total_paid, whole.credit) == (305_000, 0)
+    part = replay(three_months(first, pay(2, "2024-01-10", 150_000)), d("2024-01-10"))
+    assert part.status is LoanStatus.CURRENT
+    assert part.instalments[1].settled_date == d("2024-01-10")
+    assert (part.instalments[2].principal_paid, part.instalments[2].interest_due) == (
+        48_000,
+        520,
     )
-    assert short.payoff_amount == 1
+    assert part.payoff_amount == 52_000
     split = replay(
-        three_months(first, pay(2, "2024-01-10", 199_999), pay(3, "2024-01-25", 1)), FEB1
+        three_months(first, pay(2, "2024-01-10", 150_000), pay(3, "2024-01-25", 52_000)), FEB1
     )
     assert split.status is LoanStatus.PAID_OFF
-    assert [s.interest_due for s in split.instalments] == [3_000, 0, 0]
+    assert split.credit == 0
+    assert [s.interest_due for s in split.instalments] == [3_000, 2_000, 0]
     assert split.total_paid == whole.total_paid
-    # Not closed by Feb 1: instalment 2 fell due and its interest is earned; 2_001 of
-    # principal (and instalment 3's 20 of interest, not yet due) remain.
-    assert replay(three_months(first, pay(2, "2024-01-10", 199_999)), FEB1).payoff_amount == 2_001
+    # Not closed by Feb 1: instalment 3's period has started and its 520 of interest is
+    # owed, with the 52_000 of principal left.
+    late = replay(three_months(first, pay(2, "2024-01-10", 150_000)), FEB1)
+    assert late.payoff_amount == 52_520
 
 
 # --------------------------------------------------------------------------- payoff
@@ -477,61 +531,75 @@ def test_closing_within_a_period_costs_the_same_however_the_money_is_split() -> 
 
 def test_payoff_amount_closes_the_loan_and_money_beyond_it_becomes_credit() -> None:
     before = replay(three_months(pay(1, JAN1, 103_000)), d("2024-01-10"))
-    assert before.payoff_amount == 200_000
-    inp = three_months(pay(1, JAN1, 103_000), pay(2, "2024-01-10", 200_500))
+    assert before.payoff_amount == 202_000
+    inp = three_months(pay(1, JAN1, 103_000), pay(2, "2024-01-10", 202_500))
     state = replay(inp, d("2024-01-10"))
     assert state.status is LoanStatus.PAID_OFF
     assert state.paid_off_date == d("2024-01-10")
     assert state.credit == 500
-    assert [s.interest_due for s in state.instalments] == [3_000, 0, 0]
-    assert allocated(state) + state.credit == state.total_paid == 303_500
+    # Instalment 2's interest (period under way) is paid; instalment 3's is waived.
+    assert [s.interest_due for s in state.instalments] == [3_000, 2_000, 0]
+    assert [s.interest_paid for s in state.instalments] == [3_000, 2_000, 0]
+    assert allocated(state) + state.credit == state.total_paid == 305_500
     # A payment after payoff is held as credit too.
     later = replay(
-        three_months(pay(1, JAN1, 103_000), pay(2, "2024-01-10", 200_500), pay(3, FEB1, 1_000)),
+        three_months(pay(1, JAN1, 103_000), pay(2, "2024-01-10", 202_500), pay(3, FEB1, 1_000)),
         FEB1,
     )
     assert later.credit == 1_500
     assert later.paid_off_date == d("2024-01-10")
 
 
-def test_payoff_mid_period_waives_the_current_interest_even_if_paid_early() -> None:
+def test_payoff_mid_period_charges_the_current_interest_once_even_if_paid_early() -> None:
     # Jan 10: 30_000 early to instalment 2 (current): interest 2_000, principal 28_000.
-    # Jan 20: payoff = remaining principal 72_000 + 100_000, less the 2_000 of interest
-    # paid early (the advance), which closing gives back to principal: 170_000.
+    # Jan 20: payoff = remaining principal 72_000 + 100_000; instalment 2's interest is
+    # already paid (not refunded, not charged again), instalment 3's is not charged.
     early = (pay(1, JAN1, 103_000), pay(2, "2024-01-10", 30_000))
     owed = replay(three_months(*early), d("2024-01-20")).payoff_amount
-    assert owed == 170_000
+    assert owed == 172_000
     state = replay(three_months(*early, pay(3, "2024-01-20", owed)), d("2024-01-20"))
     assert state.status is LoanStatus.PAID_OFF
     assert state.credit == 0
-    assert [s.interest_due for s in state.instalments] == [3_000, 0, 0]
-    assert [s.interest_paid for s in state.instalments] == [3_000, 0, 0]
+    assert [s.interest_due for s in state.instalments] == [3_000, 2_000, 0]
+    assert [s.interest_paid for s in state.instalments] == [3_000, 2_000, 0]
     assert [s.principal_paid for s in state.instalments] == [100_000] * 3
-    # The same as paying the 200_000 on Jan 10 in one go.
-    assert state.total_paid == 303_000
-    # After Feb 1 instalment 2 was due and its interest earned: payoff 72_000 + 100_000.
-    assert replay(three_months(*early), FEB1).payoff_amount == 172_000
+    # The same as paying the 202_000 on Jan 10 in one go.
+    assert state.total_paid == 305_000
+    # From Feb 1 instalment 2 is due (72_000 unpaid) and instalment 3's period is under way.
+    assert replay(three_months(*early), FEB1).payoff_amount == 172_000 + 1_000
 
 
 def test_payoff_of_a_delinquent_loan_covers_overdue_interest_and_penalty() -> None:
+    # Feb 15, nothing paid: instalments 1 and 2 (205_000) with their penalty (2_950),
+    # instalment 3's interest (its period started on Feb 1) and its principal.
     owed = replay(three_months(), d("2024-02-15")).payoff_amount
-    assert owed == 307_950
+    assert owed == 205_000 + 2_950 + 1_000 + 100_000
     state = replay(three_months(pay(1, "2024-02-15", owed)), d("2024-02-15"))
     assert state.status is LoanStatus.PAID_OFF
     assert state.credit == 0
-    assert state.instalments[2].interest_due == 0  # future interest not charged
+    assert state.instalments[2].interest_paid == 1_000
 
 
 def test_repaying_the_last_principal_closes_the_loan_despite_an_interest_only_tail() -> None:
     # An odd schedule: all principal in instalment 1, interest-only instalments after it.
-    # Paying the payoff amount (just the 100_000 due) must close the loan, so the later
-    # instalments, which have no principal outstanding in their periods, are dropped.
+    # Jan 10: instalment 1 is due and instalment 2's period is under way. Paying the payoff
+    # amount must close the loan, so instalment 3, which has no principal outstanding in
+    # its period, is dropped (rule 2c).
     odd = instalments((JAN1, 100_000, 0, 0), (FEB1, 0, 1_000, 0), (MAR1, 0, 1_000, 100))
     owed = replay(loan(odd), d("2024-01-10")).payoff_amount
-    assert owed == 100_000 + 9 * 50  # principal and 9 days of penalty
+    assert owed == 100_000 + 9 * 50 + 1_000  # principal, 9 days of penalty, instalment 2
     state = replay(loan(odd, pay(1, "2024-01-10", owed)), d("2024-01-10"))
     assert state.status is LoanStatus.PAID_OFF
-    assert [(s.interest_due, s.fee_due) for s in state.instalments] == [(0, 0)] * 3
+    assert state.credit == 0
+    assert [(s.interest_due, s.fee_due) for s in state.instalments] == [
+        (0, 0),
+        (1_000, 0),
+        (0, 0),
+    ]
+    # Paying only what is due leaves instalment 2 to fall due: the loan stays open.
+    due_only = replay(loan(odd, pay(1, "2024-01-10", 100_450)), d("2024-01-10"))
+    assert due_only.status is LoanStatus.CURRENT
+    assert due_only.payoff_amount == 1_000
 
 
 # --------------------------------------------------------------------------- penalty

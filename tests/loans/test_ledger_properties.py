@@ -327,8 +327,9 @@ def test_adding_a_pause_never_increases_days_past_due_on_any_day(
 def test_paying_every_instalment_in_full_on_its_due_date_is_never_past_due(
     schedule: tuple[Instalment, ...], rules: ProductRules, data: st.DataObject
 ) -> None:
-    # As in every real schedule, the last instalment repays principal (otherwise repaying
-    # the last principal closes the loan early: see the trailing-instalment example test).
+    # As in every real schedule, the last instalment repays principal (otherwise, once the
+    # last principal is repaid and the current instalment settled, the interest-only
+    # instalments after it are dropped: see the interest-only tail example test).
     assume(schedule[-1].principal > 0)
     horizon_days = (schedule[-1].due_date - START).days + 120
     payments = tuple(Payment(i.number, i.due_date, i.total) for i in schedule if i.total > 0)
@@ -357,6 +358,10 @@ def test_paying_every_instalment_in_full_a_few_days_early_is_never_past_due(
 ) -> None:
     # Instalment k's total is paid 0 to 10 days before its due date, but not before the
     # previous due date (the start date for the first): within its own period, in order.
+    # Paid early, an instalment is the current one (rule 2a): it is settled, in full, and
+    # nothing is refunded, not even when the last one closes the loan. The last instalment
+    # repays principal, as in the on-time test.
+    assume(schedule[-1].principal > 0)
     horizon_days = (schedule[-1].due_date - START).days + 120
     previous = [START, *(i.due_date for i in schedule[:-1])]
     payments = tuple(
@@ -380,28 +385,17 @@ def test_paying_every_instalment_in_full_a_few_days_early_is_never_past_due(
     assert state.worst_days_past_due == 0
     assert set(daily_dpd(state, START)) == {0}
     assert state.status is LoanStatus.PAID_OFF
+    assert state.paid_off_date == payments[-1].paid_date
     assert state.penalty_outstanding == 0
     assert all(s.penalty_accrued == 0 for s in state.instalments)
+    assert state.credit == 0
     paid_on = {p.id: p.paid_date for p in payments}
     for s, scheduled in zip(state.instalments, schedule, strict=True):
-        assert s.settled_date is not None
-        # Settled by its own payment at the latest (earlier if the loan closed before).
-        assert s.settled_date <= paid_on.get(s.number, START) <= s.due_date
-        # Early money for an instalment never turns into a prepayment: an instalment
-        # settled before the loan closed owes its scheduled interest and fee in full.
-        assert state.paid_off_date is not None
-        if s.settled_date < state.paid_off_date:
-            assert (s.interest_due, s.fee_due) == (scheduled.interest, scheduled.fee)
-    # Credit is only the interest and fees waived when the loan closed (rule 2a), at the
-    # latest the payment for the last instalment, if it came before its due date.
-    waived = sum(
-        i.interest + i.fee - s.interest_due - s.fee_due
-        for s, i in zip(state.instalments, schedule, strict=True)
-    )
-    assert state.credit == waived
-    last = payments[-1]
-    if last.paid_date == schedule[-1].due_date and state.paid_off_date == last.paid_date:
-        assert state.credit == 0
+        # Settled by its own payment (an instalment owing nothing from the start: at once).
+        assert s.settled_date == paid_on.get(s.number, START)
+        # Never repriced, never waived: every instalment is paid its scheduled amount.
+        assert (s.interest_due, s.fee_due) == (scheduled.interest, scheduled.fee)
+        assert (s.interest_paid, s.fee_paid) == (scheduled.interest, scheduled.fee)
 
 
 @FAST
@@ -471,6 +465,47 @@ def test_paying_the_payoff_amount_closes_the_loan_and_the_rest_is_credit(
     assert after.credit == before.credit + extra
     if before.status is not LoanStatus.PAID_OFF:
         assert after.paid_off_date == as_of
+
+
+@FAST
+@given(cases(), st.data())
+def test_a_payment_brings_credit_exactly_beyond_the_payoff_amount(
+    case: Case, data: st.DataObject
+) -> None:
+    # Any one payment on as_of: what it brings beyond the payoff amount becomes credit
+    # and closes the loan; anything less is all allocated and leaves the loan open. So
+    # paying early never refunds anything of the period under way.
+    inp, as_of = case.inp, case.as_of
+    before = replay(inp, as_of)
+    amount = data.draw(st.integers(1, before.payoff_amount + 10**6))
+    last_id = max((p.id for p in inp.payments), default=0)
+    after = replay(
+        replace(inp, payments=(*inp.payments, Payment(last_id + 1, as_of, amount))), as_of
+    )
+    assert after.credit == before.credit + max(0, amount - before.payoff_amount)
+    assert (after.status is LoanStatus.PAID_OFF) == (amount >= before.payoff_amount)
+    if amount < before.payoff_amount:
+        assert after.payoff_amount == before.payoff_amount - amount
+
+
+@FAST
+@given(cases(), st.data())
+def test_a_payment_never_reprices_an_instalment_whose_period_has_started(
+    case: Case, data: st.DataObject
+) -> None:
+    # The interest and fee of the instalments due on or before as_of and of the current
+    # one (the first not yet due) are the same after any payment on as_of: prepayment only
+    # reprices or waives instalments whose periods have not started.
+    inp, as_of = case.inp, case.as_of
+    before = replay(inp, as_of)
+    amount = data.draw(st.integers(1, before.payoff_amount + 10**6))
+    last_id = max((p.id for p in inp.payments), default=0)
+    after = replay(
+        replace(inp, payments=(*inp.payments, Payment(last_id + 1, as_of, amount))), as_of
+    )
+    started = sum(1 for i in inp.schedule if i.due_date <= as_of) + 1
+    for old, new in zip(before.instalments[:started], after.instalments[:started], strict=True):
+        assert (new.interest_due, new.fee_due) == (old.interest_due, old.fee_due)
 
 
 @FAST

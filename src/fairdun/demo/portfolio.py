@@ -5,8 +5,8 @@ delinquency state is drawn from ``TRANSITIONS``, a matrix estimated from real cr
 repayment histories, and the state path is turned into the payments that produce it:
 
 * ``C`` after ``C``: the instalment is paid on its due date (auto-debit, exact amount); now
-  and then 1-5 days late, within the month. Never before: the ledger (fairdun.loans.ledger,
-  rule 2) takes money paid before a due date as a prepayment of the last instalments.
+  and then 1-5 days late, within the month. Never before (the ledger, fairdun.loans.ledger
+  rule 2, would settle it all the same: early money goes to the current instalment first).
 * a step to a better state, or staying in ``M1``..``M3``: one payment, on a day in the two
   weeks after the due date, of the instalments (with an estimate of the penalty interest,
   rounded up to a yuan) that leave the loan in the new state; staying in ``Mk`` is paying
@@ -357,8 +357,8 @@ def _roll(
         payments.append(Payment(id=len(payments) + 1, paid_date=day, amount=amount))
 
     def day_in_month(due: date) -> date:
-        # Never before the due date: the ledger treats money paid before an instalment is
-        # due as a prepayment of the last instalments, which would leave this one unpaid.
+        # Never before the due date: each month's payment is made in that month. (Paid early,
+        # the money would still reach this instalment once older ones are settled: rule 2.)
         last = min(as_of, due + timedelta(days=LATE_PAYMENT_DAYS))
         return due + timedelta(days=rng.randint(0, (last - due).days))
 

@@ -22,34 +22,18 @@ The rules below are product decisions. Each one is tested in ``tests/loans/test_
    (nothing, penalty included, is unpaid on an instalment with ``due_date <= d``) is
    applied as follows. The *current* instalment is the first one not yet due
    (``due_date > d``): its period has started, so its whole amount is owed by its due
-   date. The *payoff principal* is the unpaid principal of every instalment not yet due;
-   the *advance* is the interest and fees already paid on them (only the current
-   instalment can have any: paid early in this period under (b)).
+   date, whenever it is paid. (With no instalment still to fall due, every instalment is
+   settled: the loan is paid off and all the money left is ``credit``.)
 
-   a. **Closing.** If the money left plus the advance is at least the payoff principal,
-      the loan is paid off: the interest and fees of every instalment not yet due (the
-      current one included) are waived, the advance goes to principal instead, all
-      remaining principal is repaid, and the rest becomes ``credit``. So closing the loan
-      before the current instalment falls due costs its remaining principal and no interest
-      for the period under way, however the money for it was split between payments: a
-      payment of ``payoff_amount`` closes the loan, and so do two payments adding up to it.
-      This is also what happens when a payment repays the last principal of the loan with
-      nothing left over: instalments after it that carry only interest or fees (possible
-      in odd schedules) are dropped. When the current instalment holds all the remaining
-      principal (the last one, or the only one of a bullet loan), paying its full amount
-      before its due date therefore closes the loan: its interest and fee are waived and
-      the money paid for them becomes credit.
+   a. **Current instalment.** The money first settles the current instalment completely,
+      in ``ProductRules.waterfall`` order (it has no penalty yet). Its interest is its
+      ``interest_due``: the scheduled interest, reduced only by prepayments made before its
+      period started, never prorated to the payment date. Several early payments that add
+      up to it settle it, a borrower who pays an instalment a few days early is not past
+      due when it falls due, and paying the last instalment (or a bullet loan) early costs
+      exactly its amount: nothing of the period under way is refunded.
 
-   b. **Current instalment.** Otherwise the money first settles the current instalment
-      completely, in ``ProductRules.waterfall`` order (it has no penalty yet). Its interest
-      is its ``interest_due``: the scheduled interest, reduced only by prepayments made
-      before its period started, never prorated to the payment date. Several early
-      payments that add up to it settle it, so a borrower who pays an instalment a few days
-      early is not past due when it falls due. (If the loan is closed before that due date,
-      (a) gives the interest and fees paid back to principal.)
-
-   c. **Prepayment.** Anything still left (less than the remaining principal minus the
-      advance, so the loan stays open) pays *principal* of the instalments after the
+   b. **Prepayment.** Anything still left pays *principal* of the instalments after the
       current one, starting from the last instalment and working backwards, so the term
       shortens. The interest of every instalment ``k`` after the current one is then
       reduced in proportion to the principal still outstanding during its period::
@@ -60,15 +44,34 @@ The rules below are product decisions. Each one is tested in ``tests/loans/test_
       principal of instalments ``k..n`` (the principal outstanding at the start of period
       ``k``) and ``outstanding_k'`` the part of it still unpaid. An instalment left with
       nothing outstanding in its period is dropped: its interest and fee are waived. The
-      current instalment, settled in (b), is not repriced.
+      current instalment, settled in (a), is never repriced.
 
-   Paying ahead beyond the current period is therefore a *principal prepayment* that
-   shortens the term and saves interest; it is not a pre-payment of future instalments.
-   Money worth two instalments, paid early, settles the current one and repays principal
-   from the last one: the next instalment still falls due, for its (reduced) amount.
-   An instalment's interest and fee are fixed once its period starts (the due date of the
-   instalment before it, or the start date), except that closing the loan (a) waives what
-   is unpaid of them. Credit is held for the borrower: never lost, never negative.
+   c. **Closing.** Once the current instalment is settled and no principal is unpaid on
+      the instalments after it ((b) repaid it all, or there was none), none of them has
+      anything outstanding in its period: their interest and fees are waived (this also
+      drops instalments that carry only interest or fees after the last principal,
+      possible in odd schedules), the loan is paid off, and money beyond that becomes
+      ``credit``.
+
+   Paying ahead therefore settles the period under way in full and then is a *principal
+   prepayment* that shortens the term and saves the interest of future periods; it is not
+   a pre-payment of future instalments. Money worth two instalments, paid early, settles
+   the current one and repays principal from the last one: the next instalment still falls
+   due, for its (reduced) amount. An instalment's interest and fee are fixed once its
+   period starts (the due date of the instalment before it, or the start date). Credit is
+   held for the borrower: never lost, never negative.
+
+   *Example* (amounts in minor units). 300_000 lent on 2023-12-01 in three instalments of
+   100_000 principal due on the 1st of January, February and March, with interest 3_000,
+   2_000 and 1_000. Instalment 1 is paid on Jan 1. On Jan 10 the payoff amount is
+   202_000: instalment 2's interest (its period has started) and the 200_000 of principal
+   left; instalment 3's interest is not charged. A payment of 150_000 that day settles
+   instalment 2 (102_000) and repays 48_000 of instalment 3's principal, whose interest
+   becomes ``round_half_up(1_000 * 52_000 / 100_000) = 520``; the payoff amount is then
+   52_000, and paying it on Jan 20 closes the loan for 202_000 in all, as one payment of
+   202_000 on Jan 10 would. A borrower who instead pays instalment 2 on Feb 1 and
+   instalment 3's 101_000 on Feb 28, two days early, closes the loan with no credit: the
+   1_000 of interest of the period under way is owed.
 
 3. **Penalty interest (罚息).** For each calendar day ``d`` after an instalment's due
    date, the instalment's principal that was unpaid at the *start* of day ``d`` bears
@@ -123,13 +126,15 @@ The rules below are product decisions. Each one is tested in ``tests/loans/test_
 
 Amounts on the state: "overdue" means unpaid on an instalment whose due date is before
 ``as_of`` (past due, whether or not within tolerance); ``payoff_amount`` is what a payment
-dated ``as_of`` must bring to close the loan: all remaining principal, unpaid interest and
-fees of instalments due on or before ``as_of``, and penalty outstanding. Future interest
-and fees are not charged, and that includes the current instalment's: closing the loan
-mid-period costs its remaining principal, not the interest of the period under way, less
-the advance (interest and fees paid early on the current instalment, rule 2a). A payment
-of ``payoff_amount`` settles the due instalments (rule 1) and leaves exactly the payoff
-principal minus the advance, so rule 2a closes the loan with no credit.
+dated ``as_of`` must bring to close the loan: everything unpaid (principal, interest, fees
+and penalty) on the instalments due on or before ``as_of``, the unpaid interest and fee of
+the current instalment, and the unpaid principal of every instalment not yet due.
+Prepayment settles the current period in full; the interest and fees of future periods
+are not charged. A payment of ``payoff_amount`` settles the due instalments (rule 1) and
+the current one (2a), and repays exactly the principal left (2b), so the loan closes (2c)
+with no credit. Split into two payments within one period it costs the same: once the
+first has paid at least what is due (so no penalty accrues after it), the payoff amount
+falls by exactly what it brought.
 
 Cost: O(days + payments x instalments + pauses) for days from ``start_date`` to ``as_of``.
 """
@@ -181,9 +186,9 @@ class InstalmentState:
     """One instalment as of the end of ``as_of``.
 
     ``interest_due`` and ``fee_due`` are after any prepayment reduction or closing waiver
-    (rule 2), so they can be below the schedule's figures (on closing, interest and fees
-    paid early on the current instalment move to principal); ``principal_due`` is always
-    the scheduled principal (prepaid principal shows as ``principal_paid``).
+    (rule 2), so they can be below the schedule's figures for instalments whose period had
+    not started when the principal was prepaid; ``principal_due`` is always the scheduled
+    principal (prepaid principal shows as ``principal_paid``).
     """
 
     number: int
@@ -569,15 +574,10 @@ def _allocate(lines: list[_Line], payment: Payment, waterfall: tuple[Component, 
     current = next((i for i, line in enumerate(lines) if line.due_date > day), len(lines))
     for line in lines[:current]:  # rule 1: due instalments, oldest first
         left = _settle(line, left, waterfall)
-    if all(line.total_unpaid == 0 for line in lines[:current]):
-        future = lines[current:]
-        if left + _advance(future) >= sum(line.principal_unpaid for line in future):
-            left = _close(future, left)  # rule 2a
-        else:
-            left = _settle(lines[current], left, waterfall)  # rule 2b
-            if left:
-                _prepay(lines[current + 1 :], left)  # rule 2c: takes all of it
-                left = 0
+    if current < len(lines) and all(line.total_unpaid == 0 for line in lines[:current]):
+        left = _settle(lines[current], left, waterfall)  # rule 2a
+        if lines[current].total_unpaid == 0:
+            left = _prepay(lines[current + 1 :], left)  # rules 2b and 2c
     for line in lines:
         if line.settled_date is None and line.total_unpaid == 0:
             line.settled_date = day
@@ -594,33 +594,25 @@ def _settle(line: _Line, left: int, waterfall: tuple[Component, ...]) -> int:
     return left
 
 
-def _advance(future: list[_Line]) -> int:
-    """Interest and fees already paid on instalments not yet due (rule 2)."""
-    return sum(line.interest_paid + line.fee_paid for line in future)
+def _prepay(after: list[_Line], amount: int) -> int:
+    """Pay ``amount`` of principal of the instalments after the current one, from the last
+    backwards, and reduce their interest (rule 2b). If no principal is left unpaid on them,
+    waive their interest and fees: the loan is closed (rule 2c). Returns what is left of
+    ``amount`` (credit; 0 unless the loan is closed).
 
-
-def _close(future: list[_Line], left: int) -> int:
-    """Close the loan (rule 2a): waive the interest and fees of the instalments not yet
-    due, move what was paid on them to principal and repay all their principal; ``left``
-    and that advance cover it. Returns the rest (credit)."""
-    left += _advance(future) - sum(line.principal_unpaid for line in future)
-    for line in future:
-        line.principal_paid = line.principal_due
-        line.interest_due = line.interest_paid = 0
-        line.fee_due = line.fee_paid = 0
-    return left
-
-
-def _prepay(after: list[_Line], amount: int) -> None:
-    """Pay ``amount`` of principal from the last instalment backwards, then reduce the
-    interest of these instalments (rule 2c). ``amount`` is less than their unpaid
-    principal, so some stays unpaid."""
+    Nothing but principal is ever paid on these instalments (their periods have not
+    started), so lowering their interest and fees never goes below what was paid."""
     for line in reversed(after):
         share = min(amount, line.principal_unpaid)
         line.principal_paid += share
         amount -= share
         if amount == 0:
             break
+    if all(line.principal_unpaid == 0 for line in after):
+        for line in after:  # rule 2c: nothing outstanding in any of their periods
+            line.interest_due = 0
+            line.fee_due = 0
+        return amount
     outstanding = 0  # unpaid principal of this instalment and all later ones
     for line in reversed(after):
         outstanding += line.principal_unpaid
@@ -634,6 +626,7 @@ def _prepay(after: list[_Line], amount: int) -> None:
             line.interest_due = _round_half_up_ratio(
                 line.scheduled_interest * outstanding, line.scheduled_outstanding
             )
+    return amount
 
 
 def _state(
@@ -690,13 +683,14 @@ def _state(
     overdue_fees = sum(s.fee_unpaid for s in overdue)
     penalty_outstanding = sum(s.penalty_unpaid for s in instalments)
     outstanding_principal = sum(s.principal_unpaid for s in instalments)
-    # Less the advance: interest and fees paid early on the current instalment (rule 2a).
-    advance = sum(s.interest_paid + s.fee_paid for s in instalments if s.due_date > as_of)
+    # The period under way is owed in full (rule 2a); later periods' interest and fees are
+    # not charged (rule 2c). Not-yet-due instalments have no penalty.
+    not_due = instalments[len(due) :]
+    current_charges = not_due[0].interest_unpaid + not_due[0].fee_unpaid if not_due else 0
     payoff = (
-        outstanding_principal
-        + sum(s.interest_unpaid + s.fee_unpaid for s in due)
-        + penalty_outstanding
-        - advance
+        sum(s.total_unpaid for s in due)
+        + current_charges
+        + sum(s.principal_unpaid for s in not_due)
     )
 
     paid_off = all(s.total_unpaid == 0 for s in instalments)
