@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from fairdun.identity.models import Role
 from fairdun.institutions import service as institutions
 from fairdun.loans import chart, ledger, repository, service
 from fairdun.loans.models import Borrower, Product
@@ -106,7 +105,6 @@ def loan_page(loan_id: int, request: Request, db: Db, page: CurrentPage) -> Resp
             "payments": repository.payments(db, loan.id),
             "pauses": repository.pauses(db, loan.id),
             "history": repository.spells(db, loan.id),
-            "show_identity": page.role is not Role.AGENCY_COLLECTOR,
         },
     )
 

@@ -231,9 +231,7 @@ def create_loan(
     session: Session, actor: Principal, data: LoanCreate, *, today: date, caps: CapPolicy
 ) -> Loan:
     _require(actor, LEDGER_WRITERS, "book loans")
-    institution_id = _own_institution(
-        session, actor, None if actor.scope is not None else _borrower_institution(session, data)
-    )
+    institution_id = _own_institution(session, actor, None)
     borrower = repository.borrower(session, data.borrower_id, institution_id)
     if borrower is None:
         raise Invalid("borrower_id", "no such borrower at this lender")
@@ -274,11 +272,6 @@ def create_loan(
         },
     )
     return loan
-
-
-def _borrower_institution(session: Session, data: LoanCreate) -> int | None:
-    borrower = repository.borrower(session, data.borrower_id, None)
-    return borrower.institution_id if borrower else None
 
 
 @dataclass(frozen=True)
