@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from fairdun import __version__
 from fairdun.config import ConfigError, Settings, load_settings
+from fairdun.loans.import_columns import Kind
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from sqlalchemy.orm import Session
 
     from fairdun.kit.keys import RotationReport
+    from fairdun.loans.importer import ImportOutcome
 
 app = typer.Typer(
     help="fairdun: lawful and humane handling of overdue consumer loans.", no_args_is_help=True
@@ -29,6 +41,12 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
+import_app = typer.Typer(
+    help="Import borrowers, loans and payments from CSV or Parquet files, all or nothing "
+    "(columns and samples: examples/README.md).",
+    no_args_is_help=True,
+)
+app.add_typer(import_app, name="import")
 
 console = Console()
 err = Console(stderr=True)
@@ -315,6 +333,240 @@ def demo(
     console.print(f"[bold green]fairdun is at {url}[/]  (API docs: {url}api/docs; Ctrl-C stops)")
     if serve_:
         serve(host=None, port=port)
+
+
+# --- import ------------------------------------------------------------------------------
+
+_ImportPath = Annotated[
+    Path,
+    typer.Argument(
+        help="A .csv (UTF-8) or .parquet file.", exists=True, dir_okay=False, readable=True
+    ),
+]
+_Institution = Annotated[
+    str,
+    typer.Option(
+        "--institution",
+        metavar="CREDIT_CODE",
+        help="Unified social credit code of the lender the file belongs to.",
+    ),
+]
+_AsOf = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        metavar="DATE",
+        help="yyyy-mm-dd: no loan may start and no payment be dated after it; loan states "
+        "are computed as of it. Default: today (UTC).",
+    ),
+]
+_ReportDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--report-dir",
+        file_okay=False,
+        help="Folder for the error report <file>.errors.csv (default: beside the file).",
+    ),
+]
+
+
+@import_app.command("borrowers")
+def import_borrowers(
+    path: _ImportPath,
+    institution: _Institution,
+    as_of: _AsOf = None,
+    report_dir: _ReportDir = None,
+) -> None:
+    """Import borrowers; existing external ids are updated. Exit 1 with a report if any row
+    is bad (then nothing is imported)."""
+    _import([(Kind.BORROWERS, path)], institution, as_of, report_dir)
+
+
+@import_app.command("loans")
+def import_loans(
+    path: _ImportPath,
+    institution: _Institution,
+    as_of: _AsOf = None,
+    report_dir: _ReportDir = None,
+) -> None:
+    """Import loans with their schedules; borrowers and products must exist. Exit 1 with a
+    report if any row is bad (then nothing is imported)."""
+    _import([(Kind.LOANS, path)], institution, as_of, report_dir)
+
+
+@import_app.command("payments")
+def import_payments(
+    path: _ImportPath,
+    institution: _Institution,
+    as_of: _AsOf = None,
+    report_dir: _ReportDir = None,
+) -> None:
+    """Import payments and recompute each loan they touch once. Exit 1 with a report if
+    any row is bad (then nothing is imported)."""
+    _import([(Kind.PAYMENTS, path)], institution, as_of, report_dir)
+
+
+@import_app.command("book")
+def import_book(
+    institution: _Institution,
+    borrowers: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Borrowers file.")
+    ] = None,
+    loans: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Loans file.")
+    ] = None,
+    payments: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Payments file.")
+    ] = None,
+    as_of: _AsOf = None,
+    report_dir: _ReportDir = None,
+) -> None:
+    """Import several files in one transaction: all are checked before any is written,
+    and loans may refer to borrowers (payments to loans) of the same import."""
+    files = [
+        (kind, path)
+        for kind, path in (
+            (Kind.BORROWERS, borrowers),
+            (Kind.LOANS, loans),
+            (Kind.PAYMENTS, payments),
+        )
+        if path is not None
+    ]
+    if not files:
+        err.print("[bold red]nothing to import:[/] give --borrowers, --loans or --payments")
+        raise typer.Exit(2)
+    _import(files, institution, as_of, report_dir)
+
+
+@import_app.command("convert")
+def import_convert(
+    kind: Annotated[Kind, typer.Argument(help="What the file holds.")],
+    source: Annotated[
+        Path, typer.Argument(help="The CSV file.", exists=True, dir_okay=False, readable=True)
+    ],
+    dest: Annotated[
+        Path | None,
+        typer.Argument(help="The Parquet file to write (default: SOURCE with .parquet)."),
+    ] = None,
+) -> None:
+    """Write a CSV import file as Parquet with the documented column types (this is how
+    examples/*.parquet are made from examples/*.csv)."""
+    from fairdun.loans import importer
+
+    target = dest or source.with_suffix(".parquet")
+    try:
+        rows = importer.csv_to_parquet(kind, source, target)
+    except importer.ConvertError as exc:
+        err.print(f"[bold red]not converted:[/] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"wrote {rows} {kind.value} rows to {target}")
+
+
+def _as_of_date(value: str | None) -> date:
+    import re
+    from datetime import date
+
+    from fairdun.kit.clock import utcnow
+
+    if value is None:
+        return utcnow().date()
+    try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        err.print(f"[bold red]--as-of:[/] {value!r} is not a date written yyyy-mm-dd")
+        raise typer.Exit(2) from None
+
+
+class _ImportBar:
+    """fairdun.loans.importer.ImportProgress on a Rich progress bar: one line per stage."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task: TaskID | None = None
+
+    def begin(self, label: str, total: int | None) -> None:
+        self._task = self._progress.add_task(label, total=total)
+
+    def advance(self, rows: int) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, rows)
+
+
+def _import(
+    files: list[tuple[Kind, Path]], institution: str, as_of: str | None, report_dir: Path | None
+) -> None:
+    from fairdun.kit.db import unit_of_work
+    from fairdun.kit.errors import Invalid
+    from fairdun.loans import importer
+    from fairdun.loans.service import CapPolicy
+
+    day = _as_of_date(as_of)
+    settings = _settings()
+    _, factory = _engine_and_keys(settings)
+    caps = CapPolicy.from_ids(settings.rate_caps, settings.collectable_cap, settings.one_year_lpr)
+    sources = [importer.Source(kind, path) for kind, path in files]
+    institution_id: int | None = None
+    try:
+        with unit_of_work(factory) as session:
+            institution_id = importer.resolve_lender(session, institution)
+            with _progress() as progress:
+                outcome = importer.import_files(
+                    session,
+                    sources,
+                    institution_id=institution_id,
+                    as_of=day,
+                    caps=caps,
+                    actor="cli",
+                    progress=_ImportBar(progress),
+                    report_dir=report_dir,
+                )
+            # Committed on leaving the block, accepted or not: a rejected import has
+            # written nothing but its import.rejected audit records.
+    except Invalid as exc:
+        err.print(f"[bold red]not imported:[/] {exc.message}")
+        raise typer.Exit(2) from None
+    except importer.ImportAborted as exc:
+        # Everything written was rolled back; the rejection is recorded on its own.
+        assert institution_id is not None
+        with unit_of_work(factory) as session:
+            importer.record_aborted(
+                session, sources, institution_id=institution_id, as_of=day, actor="cli", error=exc
+            )
+        err.print(f"[bold red]not imported, nothing written:[/] {exc}")
+        raise typer.Exit(1) from None
+    _print_outcome(outcome)
+    if not outcome.accepted:
+        raise typer.Exit(1)
+
+
+def _print_outcome(outcome: ImportOutcome) -> None:
+    if not outcome.accepted:
+        err.print(f"[bold red]rejected, nothing imported:[/] {outcome.errors} errors")
+        for f in outcome.files:
+            if f.errors:
+                err.print(f"{f.file}: {f.errors} errors, report: {f.report}", soft_wrap=True)
+                for e in f.first_errors[:10]:
+                    err.print(
+                        f"  row {e.row}, column {e.column or '-'}: {e.reason}", soft_wrap=True
+                    )
+                if f.errors > 10:
+                    err.print(f"  ... and {f.errors - 10} more in the report")
+        return
+    table = Table(title=f"imported (as of {outcome.as_of.isoformat()})")
+    for column in ("kind", "file", "rows", "inserted", "updated", "skipped"):
+        table.add_column(column)
+    for f in outcome.files:
+        table.add_row(
+            f.kind.value, f.file, str(f.rows), str(f.inserted), str(f.updated), str(f.skipped)
+        )
+    console.print(table)
+    for f in outcome.files:
+        if f.cap_flagged:
+            console.print(f"{f.file}: {f.cap_flagged} loans cost more than a legal cap (flagged)")
+    if outcome.recomputed:
+        console.print(f"loans recomputed: {outcome.recomputed}")
 
 
 def main() -> None:
