@@ -111,8 +111,8 @@ __all__ = [
 CHUNK_ROWS = 1000  # rows validated / written per batch (one SELECT per lookup per batch)
 RECOMPUTE_CHUNK = 500  # loans replayed per batch after a payments import
 MAX_KEPT_ERRORS = 1000  # errors kept in memory for the caller; the report has them all
-# Money and counts are 32-bit INTEGER columns on PostgreSQL.
-MAX_STORED_INT = 2**31 - 1
+# Money columns are BIGINT; counts are bounded far lower by the domain checks.
+MAX_STORED_INT = 2**63 - 1
 MASK = "***"
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 

@@ -1,5 +1,8 @@
 """Tables of the ledger. Derived columns (state, instalment paid amounts, bucket spells)
-are rewritten from a replay of the loan's events whenever an event is recorded."""
+are rewritten from a replay of the loan's events whenever an event is recorded.
+
+Money columns are BIGINT minor units: an INTEGER would stop at 21,474,836.47 CNY on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fairdun.kit.clock import utcnow
@@ -32,7 +35,7 @@ class Product(Base):
     code: Mapped[str] = mapped_column(String(50))
     name: Mapped[str] = mapped_column(String(200))
     waterfall: Mapped[str] = mapped_column(String(100))  # comma-separated Component values
-    tolerance: Mapped[int] = mapped_column(default=100)
+    tolerance: Mapped[int] = mapped_column(BigInteger, default=100)
     buckets: Mapped[str] = mapped_column(Text)  # JSON: [[code, min_days, max_days|null], ...]
     penalty_daily_rate: Mapped[Decimal] = mapped_column(DecimalText())
     penalty_cap_ratio: Mapped[Decimal] = mapped_column(DecimalText())
@@ -73,13 +76,13 @@ class Loan(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
     external_id: Mapped[str] = mapped_column(String(100))
     # Terms
-    principal: Mapped[int]
+    principal: Mapped[int] = mapped_column(BigInteger)
     annual_rate: Mapped[Decimal] = mapped_column(DecimalText())
     term_months: Mapped[int]
     start_date: Mapped[date] = mapped_column(Date)
     method: Mapped[str] = mapped_column(String(30))
-    upfront_fee: Mapped[int] = mapped_column(default=0)
-    periodic_fee: Mapped[int] = mapped_column(default=0)
+    upfront_fee: Mapped[int] = mapped_column(BigInteger, default=0)
+    periodic_fee: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     # Events that are not payments
     disputed: Mapped[bool] = mapped_column(default=False)
@@ -91,7 +94,7 @@ class Loan(Base):
     nominal_apr: Mapped[Decimal] = mapped_column(DecimalText())
     effective_apr: Mapped[Decimal] = mapped_column(DecimalText())
     cap_flags: Mapped[str] = mapped_column(String(200), default="")  # comma-separated cap ids
-    not_collectable: Mapped[int] = mapped_column(default=0)  # charges above the strictest cap
+    not_collectable: Mapped[int] = mapped_column(BigInteger, default=0)  # charges above the strictest cap
     # State as of state_as_of, rewritten by every recompute
     state_as_of: Mapped[date] = mapped_column(Date)
     status: Mapped[LoanStatus] = mapped_column(String(20), index=True)
@@ -99,11 +102,11 @@ class Loan(Base):
     worst_days_past_due: Mapped[int] = mapped_column(default=0)
     bucket: Mapped[str] = mapped_column(String(10), default="C")
     paused: Mapped[bool] = mapped_column(default=False)
-    outstanding_principal: Mapped[int] = mapped_column(default=0)
-    amount_past_due: Mapped[int] = mapped_column(default=0)
-    payoff_amount: Mapped[int] = mapped_column(default=0)
-    credit: Mapped[int] = mapped_column(default=0)
-    total_paid: Mapped[int] = mapped_column(default=0)
+    outstanding_principal: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_past_due: Mapped[int] = mapped_column(BigInteger, default=0)
+    payoff_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    credit: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_paid: Mapped[int] = mapped_column(BigInteger, default=0)
     paid_off_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -118,17 +121,17 @@ class InstalmentRow(Base):
     number: Mapped[int]
     due_date: Mapped[date] = mapped_column(Date, index=True)
     # As contracted
-    principal: Mapped[int]
-    interest: Mapped[int]
-    fee: Mapped[int]
-    not_collectable: Mapped[int] = mapped_column(default=0)
+    principal: Mapped[int] = mapped_column(BigInteger)
+    interest: Mapped[int] = mapped_column(BigInteger)
+    fee: Mapped[int] = mapped_column(BigInteger)
+    not_collectable: Mapped[int] = mapped_column(BigInteger, default=0)
     # As replayed (after prepayment reductions and payments)
-    interest_due: Mapped[int] = mapped_column(default=0)
-    principal_paid: Mapped[int] = mapped_column(default=0)
-    interest_paid: Mapped[int] = mapped_column(default=0)
-    fee_paid: Mapped[int] = mapped_column(default=0)
-    penalty_accrued: Mapped[int] = mapped_column(default=0)
-    penalty_paid: Mapped[int] = mapped_column(default=0)
+    interest_due: Mapped[int] = mapped_column(BigInteger, default=0)
+    principal_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    interest_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    fee_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    penalty_accrued: Mapped[int] = mapped_column(BigInteger, default=0)
+    penalty_paid: Mapped[int] = mapped_column(BigInteger, default=0)
     settled_date: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
@@ -140,7 +143,7 @@ class LoanPayment(Base):
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
     external_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     paid_date: Mapped[date] = mapped_column(Date)
-    amount: Mapped[int]
+    amount: Mapped[int] = mapped_column(BigInteger)
     recorded_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

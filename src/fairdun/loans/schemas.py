@@ -142,7 +142,7 @@ class PaymentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     paid_date: date
-    amount: int = Field(gt=0, description="minor units")
+    amount: int = Field(gt=0, le=10**13, description="minor units")
     external_id: str | None = Field(default=None, max_length=100)
 
 

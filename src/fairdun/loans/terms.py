@@ -135,6 +135,9 @@ class ProductRules:
 
 
 MAX_TERM_MONTHS = 360
+# 10,000,000,000.00 in minor units: far above any consumer loan, far below what a BIGINT
+# holds once interest, fees and penalty are added.
+MAX_PRINCIPAL = 10**12
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,8 @@ class LoanTerms:
     def __post_init__(self) -> None:
         if not isinstance(self.principal, int) or self.principal <= 0:
             raise TermsError("principal", "must be a positive whole number of minor units")
+        if self.principal > MAX_PRINCIPAL:
+            raise TermsError("principal", f"must be at most {MAX_PRINCIPAL} minor units")
         if not isinstance(self.annual_rate, Decimal):
             raise TermsError("annual_rate", "must be a Decimal fraction (0.18 for 18%)")
         if self.annual_rate < 0:
