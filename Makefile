@@ -21,8 +21,8 @@ demo: $(STAMP)
 	$(BIN)/fairdun demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests tools
-	$(BIN)/ruff format --check src tests tools
+	$(BIN)/ruff check src tests tools bench
+	$(BIN)/ruff format --check src tests tools bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src

@@ -94,7 +94,8 @@ class Loan(Base):
     nominal_apr: Mapped[Decimal] = mapped_column(DecimalText())
     effective_apr: Mapped[Decimal] = mapped_column(DecimalText())
     cap_flags: Mapped[str] = mapped_column(String(200), default="")  # comma-separated cap ids
-    not_collectable: Mapped[int] = mapped_column(BigInteger, default=0)  # charges above the strictest cap
+    # Charges above the binding cap (FAIRDUN_COLLECTABLE_CAP): never to be collected.
+    not_collectable: Mapped[int] = mapped_column(BigInteger, default=0)
     # State as of state_as_of, rewritten by every recompute
     state_as_of: Mapped[date] = mapped_column(Date)
     status: Mapped[LoanStatus] = mapped_column(String(20), index=True)
