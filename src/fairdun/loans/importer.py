@@ -64,7 +64,7 @@ from fairdun.institutions import repository as institutions_repo
 from fairdun.institutions.models import InstitutionKind
 from fairdun.kit import crypto
 from fairdun.kit.errors import Invalid
-from fairdun.loans import apr, ledger
+from fairdun.loans import ledger
 from fairdun.loans import service as loans_service
 from fairdun.loans.import_columns import COLUMNS, ColumnSpec, ColumnType, Kind, spec_of
 from fairdun.loans.models import (
@@ -77,7 +77,6 @@ from fairdun.loans.models import (
     LoanStatus,
     Product,
 )
-from fairdun.loans.schedule import build_schedule
 from fairdun.loans.schemas import BorrowerCreate, LoanCreate, PaymentCreate
 from fairdun.loans.terms import (
     Instalment,
@@ -519,12 +518,8 @@ def _booking(
     terms: LoanTerms, rules: ProductRules, caps: loans_service.CapPolicy, as_of: date
 ) -> _Booked:
     """Pure and exact, so cached: a portfolio repeats the same terms and start dates."""
-    schedule = build_schedule(terms)
-    cost = apr.contract_cost(terms, schedule)
-    exceeded = apr.exceeded_caps(cost, caps.caps)
-    excess = apr.excess_charges(terms, schedule, caps.binding)
-    excess_fee = apr.excess_upfront_fee(terms, schedule, caps.binding)
-    state = ledger.replay(LedgerInput(terms=terms, schedule=schedule, rules=rules), as_of)
+    pricing = loans_service.price(terms, caps)
+    state = ledger.replay(LedgerInput(terms=terms, schedule=pricing.schedule, rules=rules), as_of)
     loan = {
         "principal": terms.principal,
         "annual_rate": terms.annual_rate,
@@ -534,10 +529,10 @@ def _booking(
         "upfront_fee": terms.upfront_fee,
         "periodic_fee": terms.periodic_fee,
         "currency": terms.currency,
-        "nominal_apr": cost.nominal_apr,
-        "effective_apr": cost.effective_apr,
-        "cap_flags": ",".join(c.id for c in exceeded),
-        "not_collectable": sum(excess) + excess_fee,
+        "nominal_apr": pricing.cost.nominal_apr,
+        "effective_apr": pricing.cost.effective_apr,
+        "cap_flags": pricing.cap_flags,
+        "not_collectable": pricing.not_collectable,
         **_state_values(state),
     }
     states = {s.number: s for s in state.instalments}
@@ -553,40 +548,20 @@ def _booking(
                 **_instalment_state(states[i.number]),
             }.items()
         )
-        for i, x in zip(schedule, excess, strict=True)
+        for i, x in zip(pricing.schedule, pricing.excess, strict=True)
     )
     spells = tuple((s.bucket, s.entered, s.left) for s in state.history)
-    return _Booked(tuple(loan.items()), instalments, spells, bool(exceeded))
+    return _Booked(tuple(loan.items()), instalments, spells, bool(pricing.exceeded))
 
 
 def _state_values(state: ledger.LedgerState) -> dict[str, Any]:
-    """The loan columns a replay rewrites (as service._apply_state writes them)."""
-    return {
-        "state_as_of": state.as_of,
-        "status": LoanStatus(state.status.value).value,
-        "days_past_due": state.days_past_due,
-        "worst_days_past_due": state.worst_days_past_due,
-        "bucket": state.bucket,
-        "paused": state.paused,
-        "outstanding_principal": state.outstanding_principal,
-        "amount_past_due": state.amount_past_due,
-        "payoff_amount": state.payoff_amount,
-        "credit": state.credit,
-        "total_paid": state.total_paid,
-        "paid_off_date": state.paid_off_date,
-    }
+    """The loan columns a replay rewrites, as plain values for a Core insert."""
+    values = loans_service.state_values(state)
+    values["status"] = values["status"].value
+    return values
 
 
-def _instalment_state(s: ledger.InstalmentState) -> dict[str, Any]:
-    return {
-        "interest_due": s.interest_due,
-        "principal_paid": s.principal_paid,
-        "interest_paid": s.interest_paid,
-        "fee_paid": s.fee_paid,
-        "penalty_accrued": s.penalty_accrued,
-        "penalty_paid": s.penalty_paid,
-        "settled_date": s.settled_date,
-    }
+_instalment_state = loans_service.instalment_state_values
 
 
 # --------------------------------------------------------------------------- context
@@ -839,16 +814,7 @@ class _Loans(_Handler):
                     "product_id": 0,
                 }
             )
-            terms = LoanTerms(
-                principal=data.principal,
-                annual_rate=data.annual_rate,
-                term_months=data.term_months,
-                start_date=data.start_date,
-                method=RepaymentMethod(data.method),
-                upfront_fee=data.upfront_fee,
-                periodic_fee=data.periodic_fee,
-                currency=data.currency,
-            )
+            terms = loans_service.terms_from(data)
         except ValidationError as exc:
             return row, values, _pydantic_problems(exc, self.present)
         except TermsError as exc:

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -241,16 +242,7 @@ def create_loan(
     if data.start_date > today:
         raise Invalid("start_date", "a loan cannot start in the future")
     try:
-        terms = LoanTerms(
-            principal=data.principal,
-            annual_rate=data.annual_rate,
-            term_months=data.term_months,
-            start_date=data.start_date,
-            method=RepaymentMethod(data.method),
-            upfront_fee=data.upfront_fee,
-            periodic_fee=data.periodic_fee,
-            currency=data.currency,
-        )
+        terms = terms_from(data)
     except TermsError as exc:
         raise Invalid(exc.field, exc.message) from None
     if repository.loan_by_external_id(session, institution_id, data.external_id) is not None:
@@ -272,6 +264,82 @@ def create_loan(
         },
     )
     return loan
+
+
+def terms_from(data: LoanCreate) -> LoanTerms:
+    """The domain terms of a validated request (raises TermsError naming the field)."""
+    return LoanTerms(
+        principal=data.principal,
+        annual_rate=data.annual_rate,
+        term_months=data.term_months,
+        start_date=data.start_date,
+        method=RepaymentMethod(data.method),
+        upfront_fee=data.upfront_fee,
+        periodic_fee=data.periodic_fee,
+        currency=data.currency,
+    )
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """What booking computes from the terms alone: schedule, true cost, caps, excess."""
+
+    schedule: tuple[Instalment, ...]
+    cost: apr.TrueCost
+    exceeded: tuple[apr.RateCap, ...]
+    excess: tuple[int, ...]  # per instalment, not collectable
+    excess_fee: int  # part of the upfront fee not collectable
+
+    @property
+    def cap_flags(self) -> str:
+        return ",".join(c.id for c in self.exceeded)
+
+    @property
+    def not_collectable(self) -> int:
+        return sum(self.excess) + self.excess_fee
+
+
+def price(terms: LoanTerms, caps: CapPolicy) -> Pricing:
+    schedule = build_schedule(terms)
+    cost = apr.contract_cost(terms, schedule)
+    return Pricing(
+        schedule=schedule,
+        cost=cost,
+        exceeded=apr.exceeded_caps(cost, caps.caps),
+        excess=tuple(apr.excess_charges(terms, schedule, caps.binding)),
+        excess_fee=apr.excess_upfront_fee(terms, schedule, caps.binding),
+    )
+
+
+def state_values(state: ledger.LedgerState) -> dict[str, Any]:
+    """The loan columns a replay rewrites."""
+    return {
+        "state_as_of": state.as_of,
+        "status": LoanStatus(state.status.value),
+        "days_past_due": state.days_past_due,
+        "worst_days_past_due": state.worst_days_past_due,
+        "bucket": state.bucket,
+        "paused": state.paused,
+        "outstanding_principal": state.outstanding_principal,
+        "amount_past_due": state.amount_past_due,
+        "payoff_amount": state.payoff_amount,
+        "credit": state.credit,
+        "total_paid": state.total_paid,
+        "paid_off_date": state.paid_off_date,
+    }
+
+
+def instalment_state_values(s: ledger.InstalmentState) -> dict[str, Any]:
+    """The instalment columns a replay rewrites."""
+    return {
+        "interest_due": s.interest_due,
+        "principal_paid": s.principal_paid,
+        "interest_paid": s.interest_paid,
+        "fee_paid": s.fee_paid,
+        "penalty_accrued": s.penalty_accrued,
+        "penalty_paid": s.penalty_paid,
+        "settled_date": s.settled_date,
+    }
 
 
 @dataclass(frozen=True)
@@ -302,11 +370,8 @@ def book_loan(
     (in memory) and write its state as of today."""
     past = past or LoanHistory()
     rules = rules or rules_of(product)
-    schedule = build_schedule(terms)
-    cost = apr.contract_cost(terms, schedule)
-    exceeded = apr.exceeded_caps(cost, caps.caps)
-    excess = apr.excess_charges(terms, schedule, caps.binding)
-    excess_fee = apr.excess_upfront_fee(terms, schedule, caps.binding)
+    pricing = price(terms, caps)
+    schedule = pricing.schedule
     loan = Loan(
         institution_id=institution_id,
         borrower_id=borrower_id,
@@ -320,10 +385,10 @@ def book_loan(
         upfront_fee=terms.upfront_fee,
         periodic_fee=terms.periodic_fee,
         currency=terms.currency,
-        nominal_apr=cost.nominal_apr,
-        effective_apr=cost.effective_apr,
-        cap_flags=",".join(c.id for c in exceeded),
-        not_collectable=sum(excess) + excess_fee,
+        nominal_apr=pricing.cost.nominal_apr,
+        effective_apr=pricing.cost.effective_apr,
+        cap_flags=pricing.cap_flags,
+        not_collectable=pricing.not_collectable,
         state_as_of=today,
         status=LoanStatus.CURRENT,
         charged_off_date=past.charged_off_date,
@@ -343,7 +408,7 @@ def book_loan(
             interest_due=i.interest,
             not_collectable=x,
         )
-        for i, x in zip(schedule, excess, strict=True)
+        for i, x in zip(schedule, pricing.excess, strict=True)
     ]
     payment_rows = [
         LoanPayment(
@@ -437,26 +502,10 @@ def _apply_state(
 ) -> None:
     rows = {r.number: r for r in instalment_rows}
     for s in state.instalments:
-        row = rows[s.number]
-        row.interest_due = s.interest_due
-        row.principal_paid = s.principal_paid
-        row.interest_paid = s.interest_paid
-        row.fee_paid = s.fee_paid
-        row.penalty_accrued = s.penalty_accrued
-        row.penalty_paid = s.penalty_paid
-        row.settled_date = s.settled_date
-    loan.state_as_of = state.as_of
-    loan.status = LoanStatus(state.status.value)
-    loan.days_past_due = state.days_past_due
-    loan.worst_days_past_due = state.worst_days_past_due
-    loan.bucket = state.bucket
-    loan.paused = state.paused
-    loan.outstanding_principal = state.outstanding_principal
-    loan.amount_past_due = state.amount_past_due
-    loan.payoff_amount = state.payoff_amount
-    loan.credit = state.credit
-    loan.total_paid = state.total_paid
-    loan.paid_off_date = state.paid_off_date
+        for name, value in instalment_state_values(s).items():
+            setattr(rows[s.number], name, value)
+    for name, value in state_values(state).items():
+        setattr(loan, name, value)
     repository.replace_spells(
         session,
         loan.id,
