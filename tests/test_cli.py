@@ -11,13 +11,14 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 from fastapi.testclient import TestClient
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.engine import Engine, make_url
 from typer.testing import CliRunner
 
@@ -232,6 +233,14 @@ def test_demo_second_run_reuses_the_database_without_duplicates(
     institutions_before = _count(engine_of, Institution)
     audit_before = _count(engine_of, AuditRecord)
     loans_before = _count(engine_of, Loan)
+    # As if the demo had been seeded three days ago.
+    today = datetime.now(UTC).date()
+    with engine_of.begin() as conn:
+        conn.execute(
+            update(Loan.__table__)
+            .where(Loan.status.in_(("current", "delinquent")))
+            .values(state_as_of=today - timedelta(days=3))
+        )
 
     code, output = run("demo", "--no-serve", "--loans", DEMO_LOANS)
     assert code == 0, output
@@ -244,6 +253,15 @@ def test_demo_second_run_reuses_the_database_without_duplicates(
     assert _count(engine_of, Institution) == institutions_before
     assert _count(engine_of, AuditRecord) == audit_before
     assert _count(engine_of, Loan) == loans_before
+    # A reused demo moves every open loan to today.
+    assert f"state as of {today}" in output
+    with session_factory(engine_of)() as session:
+        stale = session.scalar(
+            select(func.count())
+            .select_from(Loan)
+            .where(Loan.status.in_(("current", "delinquent")), Loan.state_as_of != today)
+        )
+    assert stale == 0
 
 
 def test_demo_is_refused_in_production(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -289,6 +289,7 @@ def demo(
     from fairdun.kit import migrate
     from fairdun.kit.clock import utcnow
     from fairdun.kit.db import unit_of_work
+    from fairdun.loans.batch import recompute_as_of
     from fairdun.loans.service import CapPolicy
 
     settings = _settings()
@@ -318,6 +319,9 @@ def demo(
                 )
             seed.link_demo_borrower(session)
         booked = seed.portfolio_seeded(session)
+        if booked:
+            # A database reused on a later day: move every open loan to today (set-based).
+            recompute_as_of(session, today)
     url = f"http://{settings.host}:{port or settings.port}/"
     console.print(
         f"database: {engine.url.render_as_string(hide_password=True)} "
@@ -329,7 +333,7 @@ def demo(
     for login in logins:
         table.add_row(login.username, login.role.value, login.institution)
     console.print(table)
-    console.print(f"demo portfolio: {booked} loans (state as of the day they were booked)")
+    console.print(f"demo portfolio: {booked} loans, state as of {today}")
     console.print(f"[bold green]fairdun is at {url}[/]  (API docs: {url}api/docs; Ctrl-C stops)")
     if serve_:
         serve(host=None, port=port)
