@@ -814,7 +814,7 @@ class _Loans(_Handler):
                     "product_id": 0,
                 }
             )
-            terms = loans_service.terms_from(data)
+            terms = loans_service.terms_of(data)
         except ValidationError as exc:
             return row, values, _pydantic_problems(exc, self.present)
         except TermsError as exc:

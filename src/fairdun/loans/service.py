@@ -215,16 +215,18 @@ def get_borrower(session: Session, actor: Principal, borrower_id: int) -> Borrow
 # --- loans -------------------------------------------------------------------------
 
 
-def terms_of(loan: Loan) -> LoanTerms:
+def terms_of(source: Loan | LoanCreate) -> LoanTerms:
+    """The domain terms of a stored loan or a validated request (a request's bad terms
+    raise TermsError naming the field)."""
     return LoanTerms(
-        principal=loan.principal,
-        annual_rate=loan.annual_rate,
-        term_months=loan.term_months,
-        start_date=loan.start_date,
-        method=RepaymentMethod(loan.method),
-        upfront_fee=loan.upfront_fee,
-        periodic_fee=loan.periodic_fee,
-        currency=loan.currency,
+        principal=source.principal,
+        annual_rate=source.annual_rate,
+        term_months=source.term_months,
+        start_date=source.start_date,
+        method=RepaymentMethod(source.method),
+        upfront_fee=source.upfront_fee,
+        periodic_fee=source.periodic_fee,
+        currency=source.currency,
     )
 
 
@@ -242,7 +244,7 @@ def create_loan(
     if data.start_date > today:
         raise Invalid("start_date", "a loan cannot start in the future")
     try:
-        terms = terms_from(data)
+        terms = terms_of(data)
     except TermsError as exc:
         raise Invalid(exc.field, exc.message) from None
     if repository.loan_by_external_id(session, institution_id, data.external_id) is not None:
@@ -264,20 +266,6 @@ def create_loan(
         },
     )
     return loan
-
-
-def terms_from(data: LoanCreate) -> LoanTerms:
-    """The domain terms of a validated request (raises TermsError naming the field)."""
-    return LoanTerms(
-        principal=data.principal,
-        annual_rate=data.annual_rate,
-        term_months=data.term_months,
-        start_date=data.start_date,
-        method=RepaymentMethod(data.method),
-        upfront_fee=data.upfront_fee,
-        periodic_fee=data.periodic_fee,
-        currency=data.currency,
-    )
 
 
 @dataclass(frozen=True)
