@@ -19,16 +19,11 @@ import argparse
 import base64
 import json
 import os
-import platform
-import resource
-import sqlite3
-import sys
 import time
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
-import sqlalchemy
+from benchkit import PG_URL, RESULTS, SQLITE_URL, fresh_engine, log, machine, peak_rss_mb
 from sqlalchemy import Boolean, Engine, bindparam, text
 from sqlalchemy.engine import make_url
 
@@ -37,48 +32,15 @@ from fairdun.identity.principal import SYSTEM, Principal
 from fairdun.institutions import service as institutions
 from fairdun.institutions import uscc
 from fairdun.institutions.models import InstitutionKind
-from fairdun.kit import crypto, migrate
+from fairdun.kit import crypto
 from fairdun.kit.clock import utcnow
-from fairdun.kit.db import UTCDateTime, make_engine, session_factory
+from fairdun.kit.db import UTCDateTime, session_factory
 from fairdun.loans import ledger, service
 from fairdun.loans.batch import recompute_as_of
 from fairdun.loans.models import Loan
 from fairdun.loans.schemas import BorrowerCreate, ProductCreate
 
 AS_OF = date(2026, 11, 29)  # the daily run; the catch-up run is the day before
-SQLITE_URL = "sqlite:////tmp/fairdun_bench.sqlite"
-PG_URL = "postgresql+psycopg://postgres@localhost:5432/fairdun_bench"
-RESULTS = Path(__file__).parent / "results"
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-# --------------------------------------------------------------------------- database
-
-
-def fresh_engine(db: str, url: str) -> Engine:
-    """An empty, migrated database. Only ever drops the bench's own database."""
-    if db == "sqlite":
-        path = Path(make_url(url).database or "")
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        engine = make_engine(url)
-    else:
-        name = make_url(url).database or ""
-        if not name.startswith("fairdun_bench"):
-            sys.exit(f"refusing to reset database {name!r}: the bench uses fairdun_bench only")
-        engine = make_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    migrate.upgrade(engine)
-    return engine
 
 
 class Sql:
@@ -301,35 +263,6 @@ def time_naive(engine: Engine, ids: list[int], as_of: date, n_loans: int) -> dic
         "load_replay_seconds_extrapolated": round(per_replay * n_loans, 1),
         "load_replay_write_seconds_extrapolated": round(per_recompute * n_loans, 1),
     }
-
-
-def machine(engine: Engine) -> dict[str, Any]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram_kb = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal"):
-                ram_kb = int(line.split()[1])
-    info: dict[str, Any] = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "ram_gb": round(ram_kb / 1024 / 1024, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "sqlalchemy": sqlalchemy.__version__,
-    }
-    if engine.dialect.name == "sqlite":
-        info["database"] = f"SQLite {sqlite3.sqlite_version}"
-    else:
-        with engine.connect() as conn:
-            info["database"] = conn.execute(text("SHOW server_version")).scalar_one()
-            info["database"] = f"PostgreSQL {info['database']}"
-    return info
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ checked in exact arithmetic against the bounds proved in the module docstrings."
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
@@ -12,11 +13,13 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from fairdun.loans import apr as apr_module
 from fairdun.loans.apr import (
     ONE_YEAR_LPR,
     RateCap,
     TrueCost,
     actual_cost,
+    cap_account,
     contract_cost,
     default_caps,
     exceeded_caps,
@@ -595,3 +598,60 @@ def test_without_an_upfront_fee_the_excess_is_the_overcharge_up_to_rounding(
     if terms.periodic_fee == 0 and terms.annual_rate <= cap.annual_rate:
         assert excess == (0,) * len(schedule)
     assert excess_upfront_fee(terms, schedule, cap) == 0
+
+
+# --- the fast start of the contract solver and the integer allowance account -------------
+
+
+@st.composite
+def any_terms(draw: st.DrawFn) -> LoanTerms:
+    principal = draw(st.one_of(st.integers(1, 1_000), st.integers(1, MAX_PRINCIPAL)))
+    return LoanTerms(
+        principal=principal,
+        annual_rate=Decimal(draw(st.integers(0, 10**6))) / 10**6,
+        term_months=draw(st.one_of(st.integers(1, 36), st.integers(1, 360))),
+        start_date=date(2024, 1, 31),
+        method=draw(st.sampled_from(list(RepaymentMethod))),
+        upfront_fee=draw(st.sampled_from([0, principal // 100, principal // 2])),
+        periodic_fee=draw(st.sampled_from([0, 1, principal // 50, principal])),
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(any_terms())
+def test_the_fast_start_finds_the_root_the_guaranteed_loop_finds(terms: LoanTerms) -> None:
+    """contract_cost starts from a floating-point root; the six decimals must be those the
+    plain bracketing loop gives."""
+    schedule = build_schedule(terms)
+    received = terms.principal - terms.upfront_fee
+    flows = [(k, i.total) for k, i in enumerate(schedule, start=1)]
+    with apr_module._context():
+        fast = apr_module._solve_log_rate(received, flows, fast_start=True)
+        plain = apr_module._solve_log_rate(received, flows, fast_start=False)
+        scale = Decimal(12)
+    assert apr_module._round6((fast.exp() - 1) * scale) == apr_module._round6(
+        (plain.exp() - 1) * scale
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(any_terms(), st.sampled_from(["0", "0.05", "0.24", "0.36", "1.5"]))
+def test_the_integer_allowance_account_is_the_fraction_account(
+    terms: LoanTerms, cap_rate: str
+) -> None:
+    """cap_account keeps the balance as an unreduced integer ratio; the same account kept in
+    Fraction (the definition in the module docstring) must give the same result."""
+    schedule = build_schedule(terms)
+    cap = RateCap("test", "test", Decimal(cap_rate))
+    months = terms.term_months if terms.method is RepaymentMethod.BULLET else 1
+    rate = Fraction(cap.annual_rate) * months / 12
+    balance = Fraction(-terms.upfront_fee)
+    excess = []
+    for instalment, outstanding in zip(schedule, scheduled_outstanding(schedule), strict=True):
+        balance = balance * (1 + rate) + round_minor(outstanding * rate)
+        charges = instalment.interest + instalment.fee
+        covered = min(charges, max(0, math.floor(balance)))
+        excess.append(charges - covered)
+        balance -= covered
+    fee = math.ceil(-balance / (1 + rate) ** len(schedule)) if balance < 0 else 0
+    assert cap_account(terms, schedule, cap) == (tuple(excess), fee)

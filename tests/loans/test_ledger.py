@@ -124,10 +124,8 @@ def test_on_time_payer_is_never_past_due_and_ends_paid_off_on_the_last_payment()
     assert state.total_paid == 306_000
     assert (state.credit, state.payoff_amount, state.amount_past_due) == (0, 0, 0)
     assert all(s.penalty_accrued == 0 for s in state.instalments)
-    # dpd is 0 every day, and 0 is never "yesterday + 1": one point a day, 2023-12-01 to
-    # 2024-03-31 inclusive = 31 + 31 + 29 + 31 = 122 days.
-    assert len(state.dpd_points) == 122
-    assert {dpd for _, dpd in state.dpd_points} == {0}
+    # dpd is 0 every day: a flat line, drawn by its two ends.
+    assert state.dpd_points == ((START, 0), (d("2024-03-31"), 0))
 
 
 def test_current_loan_mid_term_pays_off_with_the_interest_of_the_period_under_way() -> None:
@@ -180,11 +178,8 @@ def test_missed_instalment_history_amounts_and_penalty() -> None:
     # Payoff: all principal 300_000 + interest of instalments 1 and 2 + penalty, and the
     # 1_000 of interest of instalment 3, whose period started on Feb 1.
     assert state.payoff_amount == 300_000 + 5_000 + 2_950 + 1_000
-    # The dpd line: flat at 0 from Dec 1 to Jan 1 (a point a day), then rising by one a day
-    # to the last point.
-    assert state.dpd_points[0] == (START, 0)
-    assert state.dpd_points[-2:] == ((JAN1, 0), (d("2024-02-15"), 45))
-    assert len(state.dpd_points) == 32 + 1
+    # The dpd line: flat at 0 from Dec 1 to Jan 1, then rising by one a day to the end.
+    assert state.dpd_points == ((START, 0), (JAN1, 0), (d("2024-02-15"), 45))
 
 
 # --------------------------------------------------------------------------- tolerance
@@ -296,8 +291,7 @@ def test_an_instalment_paid_a_few_days_early_is_never_past_due() -> None:
     )
     state = replay(three_months(*payments), d("2024-03-31"))
     assert state.worst_days_past_due == 0
-    assert {dpd for _, dpd in state.dpd_points} == {0}
-    assert len(state.dpd_points) == 122  # a point a day: dpd 0 on every day
+    assert state.dpd_points == ((START, 0), (d("2024-03-31"), 0))  # flat at 0
     assert state.status is LoanStatus.PAID_OFF
     assert state.paid_off_date == d("2024-02-27")
     assert [s.settled_date for s in state.instalments] == [
@@ -664,8 +658,14 @@ def test_pause_freezes_days_past_due_and_penalty_then_both_resume() -> None:
     state = replay(inp, d("2024-01-31"))
     assert state.days_past_due == 20  # 30 days minus the 10 paused
     assert state.instalments[0].penalty_accrued == 20 * 50
-    assert (d("2024-01-11"), 9) in state.dpd_points
-    assert (d("2024-01-20"), 9) in state.dpd_points
+    # The line climbs to 9 on Jan 10, stays flat through the pause, climbs again from Jan 21.
+    assert state.dpd_points == (
+        (START, 0),
+        (JAN1, 0),
+        (d("2024-01-10"), 9),
+        (d("2024-01-20"), 9),
+        (d("2024-01-31"), 20),
+    )
 
 
 def test_open_ended_pause_freezes_days_past_due_for_good() -> None:

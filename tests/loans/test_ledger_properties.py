@@ -16,8 +16,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from fairdun.loans.ledger import LedgerState, LoanStatus, replay
+from fairdun.loans.ledger import LedgerState, LoanStatus, _replay_by_day, replay
 from fairdun.loans.terms import (
+    DEFAULT_BUCKETS,
+    Bucket,
     Component,
     Instalment,
     LedgerInput,
@@ -144,14 +146,15 @@ def counted(payments: tuple[Payment, ...], as_of: date) -> list[Payment]:
 
 def daily_dpd(state: LedgerState, start: date) -> list[int]:
     """Days past due for every day from ``start`` to ``as_of``, redrawn from the points
-    with straight lines (which must climb by exactly one a day between points)."""
+    with straight lines (which must be flat or climb by exactly one a day between points)."""
     out: list[int] = []
     for (day_a, dpd_a), (day_b, dpd_b) in itertools.pairwise(state.dpd_points):
         gap = (day_b - day_a).days
         assert gap >= 1
+        slope = 1 if dpd_b - dpd_a == gap else 0
         if gap > 1:
-            assert dpd_b - dpd_a == gap, "points must bound runs that climb one a day"
-        out.extend(dpd_a + k for k in range(gap))
+            assert dpd_b - dpd_a in (0, gap), "points must bound flat runs or climbs of one"
+        out.extend(dpd_a + slope * k for k in range(gap))
     out.append(state.dpd_points[-1][1])
     assert len(out) == (state.as_of - start).days + 1
     return out
@@ -608,3 +611,22 @@ def test_payments_that_only_pay_penalty_leave_every_instalments_penalty_unchange
     ]
     assert probed.instalments[0].penalty_paid == len(probes)
     assert probed.outstanding_principal == plain.outstanding_principal
+
+
+BUCKET_SETS = [
+    DEFAULT_BUCKETS,
+    (Bucket("C", 0, 3), Bucket("late", 4, 9), Bucket("bad", 10, None)),
+    (Bucket("C", 0, 0), Bucket("X", 1, 1), Bucket("Y", 2, 2), Bucket("Z", 3, None)),
+]
+
+
+@FAST
+@given(cases(max_payments=0, charge_off=False), st.sampled_from(BUCKET_SETS))
+def test_a_loan_without_events_takes_the_closed_form_and_gets_the_day_by_day_result(
+    case: Case, buckets: tuple[Bucket, ...]
+) -> None:
+    """replay() answers a loan with no payment, pause or charge-off in closed form; it must
+    be exactly what walking the days gives, on every field."""
+    inp = replace(case.inp, pauses=(), rules=replace(case.inp.rules, buckets=buckets))
+    assert replay(inp, case.as_of) == _replay_by_day(inp, case.as_of)
+    assert replay(inp, case.horizon) == _replay_by_day(inp, case.horizon)

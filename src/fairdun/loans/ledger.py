@@ -103,11 +103,11 @@ The rules below are product decisions. Each one is tested in ``tests/loans/test_
 5. **Buckets.** ``bucket_for(dpd, rules.buckets)`` for every day from ``start_date`` to
    ``as_of``; ``history`` holds spells of consecutive days in one bucket (``entered`` the
    first day, ``left`` the first day after it, None for the current spell).
-   ``dpd_points`` holds the first and last day, every day whose dpd is not the previous
-   day's plus one, and every day whose *next* day's dpd is not its plus one (the peak
-   before a cure would otherwise be lost); joining the points with straight lines redraws
-   dpd exactly, day for day. A flat stretch (dpd 0, or frozen by a pause) has a point a
-   day.
+   ``dpd_points`` holds the first and last day and every day where the line bends: where
+   the change from the day before differs from the change to the day after (the start
+   and end of a flat stretch, the peak before a cure, the first day of a climb). Joining
+   the points with straight lines redraws dpd exactly, day for day, and a loan current
+   for years has two points, not one a day.
 
 6. **Status.** ``paid_off`` when nothing remains owing (every instalment settled,
    penalty included; ``paid_off_date`` is the date of the payment that settled the last
@@ -137,6 +137,12 @@ first has paid at least what is due (so no penalty accrues after it), the payoff
 falls by exactly what it brought.
 
 Cost: O(days + payments x instalments + pauses) for days from ``start_date`` to ``as_of``.
+A loan with no event (no payment, pause or charge-off: every loan an import books) takes a
+closed form instead, O(instalments + buckets) whatever its age: with nothing paid, the
+oldest instalment unpaid beyond tolerance never changes, so days past due is a straight
+line from its due date and the penalty of each instalment is its principal times the days
+since it fell due. It gives exactly what the day-by-day walk gives (property-tested in
+``tests/loans/test_ledger_properties.py``).
 """
 
 from __future__ import annotations
@@ -482,6 +488,13 @@ def replay(inp: LedgerInput, as_of: date) -> LedgerState:
     Raises ``LedgerError`` if the input is invalid (rule 7 of the module docstring).
     """
     _validate(inp, as_of)
+    if not inp.payments and not inp.pauses and inp.charged_off_date is None:
+        return _untouched(inp, as_of)
+    return _replay_by_day(inp, as_of)
+
+
+def _replay_by_day(inp: LedgerInput, as_of: date) -> LedgerState:
+    """The general replay (any events), walking the days; the input is validated."""
     rules = inp.rules
     start = inp.terms.start_date
     calendar = _Calendar(start, as_of, inp.pauses)
@@ -660,12 +673,8 @@ def _state(
     spell_entered = start
     for offset, dpd in enumerate(daily):
         day = start + timedelta(days=offset)
-        # Keep both ends of every run where dpd climbs by one a day (rule 5).
-        if (
-            offset in (0, n_days - 1)
-            or dpd != daily[offset - 1] + 1
-            or daily[offset + 1] != dpd + 1
-        ):
+        # Keep the ends and every day where the line bends (rule 5).
+        if offset in (0, n_days - 1) or dpd - daily[offset - 1] != daily[offset + 1] - dpd:
             points.append((day, dpd))
         bucket = bucket_for(dpd, rules.buckets)
         if bucket != spell_bucket:
@@ -725,4 +734,125 @@ def _state(
         dpd_points=tuple(points),
         paid_off_date=paid_off_date,
         worst_days_past_due=worst,
+    )
+
+
+def _untouched(inp: LedgerInput, as_of: date) -> LedgerState:
+    """The state of a loan with no payment, pause or charge-off, in closed form.
+
+    Nothing is ever paid, so the oldest instalment unpaid beyond tolerance is the first
+    one whose amount exceeds it, all along: days past due is 0 up to its due date ``u``
+    and ``d - u`` after (rule 4); the buckets change only where dpd crosses a bucket's
+    bound (rule 5); each instalment past due has borne penalty on its whole principal for
+    every day since its due date, posted once at ``as_of`` within the cap, oldest first
+    (rule 3). The same values as ``_replay_by_day`` on the same input.
+    """
+    rules = inp.rules
+    terms = inp.terms
+    start = terms.start_date
+    tolerance = rules.tolerance
+    oldest: date | None = None
+    for instalment in inp.schedule:
+        if instalment.principal + instalment.interest + instalment.fee > tolerance:
+            oldest = instalment.due_date
+            break
+    dpd = (as_of - oldest).days if oldest is not None and oldest < as_of else 0
+
+    rate_num, rate_den = rules.penalty_daily_rate.as_integer_ratio()
+    cap_num, cap_den = rules.penalty_cap_ratio.as_integer_ratio()
+    headroom = terms.principal * cap_num // cap_den
+    instalments: list[InstalmentState] = []
+    overdue_principal = overdue_interest = overdue_fees = penalty_total = 0
+    payoff = 0
+    current_seen = False
+    for i in inp.schedule:
+        penalty = 0
+        if i.due_date < as_of:
+            overdue_principal += i.principal
+            overdue_interest += i.interest
+            overdue_fees += i.fee
+            if headroom > 0 and i.principal:
+                target = _round_half_up_ratio(
+                    i.principal * (as_of - i.due_date).days * rate_num, rate_den
+                )
+                penalty = min(target, headroom)
+                headroom -= penalty
+                penalty_total += penalty
+        if i.due_date <= as_of:
+            payoff += i.total + penalty
+        elif not current_seen:
+            payoff += i.total  # the period under way is owed in full (rule 2a)
+            current_seen = True
+        else:
+            payoff += i.principal
+        owes = i.total + penalty
+        instalments.append(
+            InstalmentState(
+                number=i.number,
+                due_date=i.due_date,
+                principal_due=i.principal,
+                interest_due=i.interest,
+                fee_due=i.fee,
+                principal_paid=0,
+                interest_paid=0,
+                fee_paid=0,
+                penalty_accrued=penalty,
+                penalty_paid=0,
+                settled_date=start if owes == 0 else None,
+            )
+        )
+
+    buckets = rules.buckets
+    bucket = bucket_for(0, buckets)
+    entered = start
+    history: list[BucketSpell] = []
+    if dpd > 0:
+        assert oldest is not None
+        bounds = sorted(
+            {b.min_days for b in buckets}
+            | {b.max_days + 1 for b in buckets if b.max_days is not None}
+        )
+        for bound in bounds:
+            if bound < 1 or bound > dpd:
+                continue
+            now = bucket_for(bound, buckets)
+            if now != bucket:
+                day = oldest + timedelta(days=bound)
+                history.append(BucketSpell(bucket, entered, day))
+                bucket, entered = now, day
+    history.append(BucketSpell(bucket, entered, None))
+
+    points = [(start, 0)]
+    if oldest is not None and start < oldest < as_of:
+        points.append((oldest, 0))
+    if as_of > start:
+        points.append((as_of, dpd))
+
+    paid_off = all(s.total_unpaid == 0 for s in instalments)
+    if paid_off:
+        status = LoanStatus.PAID_OFF
+    elif dpd > 0:
+        status = LoanStatus.DELINQUENT
+    else:
+        status = LoanStatus.CURRENT
+    return LedgerState(
+        as_of=as_of,
+        instalments=tuple(instalments),
+        status=status,
+        days_past_due=dpd,
+        bucket=bucket,
+        paused=False,
+        outstanding_principal=terms.principal,
+        overdue_principal=overdue_principal,
+        overdue_interest=overdue_interest,
+        overdue_fees=overdue_fees,
+        penalty_outstanding=penalty_total,
+        amount_past_due=overdue_principal + overdue_interest + overdue_fees + penalty_total,
+        payoff_amount=payoff,
+        credit=0,
+        total_paid=0,
+        history=tuple(history),
+        dpd_points=tuple(points),
+        paid_off_date=start if paid_off else None,
+        worst_days_past_due=dpd,
     )

@@ -71,7 +71,8 @@ class Loan(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
+    # Indexed by UNIQUE (institution_id, external_id), whose first column it is.
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
     borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
     external_id: Mapped[str] = mapped_column(String(100))
@@ -118,7 +119,7 @@ class InstalmentRow(Base):
     __table_args__ = (UniqueConstraint("loan_id", "number"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))  # indexed by the UNIQUE
     number: Mapped[int]
     due_date: Mapped[date] = mapped_column(Date, index=True)
     # As contracted

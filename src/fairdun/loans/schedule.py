@@ -124,10 +124,14 @@ def build_schedule(terms: LoanTerms) -> tuple[Instalment, ...]:
 
     parts: list[tuple[int, int]] = []  # (principal, interest) per instalment
     outstanding = principal
+    # round_minor(outstanding * rate) in integers: rate = rate_num / rate_den, both > 0, and
+    # outstanding >= 0, so half up is (2·x·num + den) // (2·den). Same result, no Fraction.
+    rate_num, rate_den = rate.numerator, rate.denominator
+    twice_den = 2 * rate_den
     if terms.method is RepaymentMethod.EQUAL_INSTALMENT:
         payment = round_minor(_exact_payment(principal, rate, n))
         for _ in range(n - 1):
-            interest = round_minor(outstanding * rate)
+            interest = (2 * outstanding * rate_num + rate_den) // twice_den
             # interest ≤ payment always (A* ≥ P·r ≥ outstanding·r and rounding is monotone),
             # but a rounded-up A can repay the loan early: never take more than is owed.
             part = min(payment - interest, outstanding)
@@ -136,14 +140,14 @@ def build_schedule(terms: LoanTerms) -> tuple[Instalment, ...]:
     elif terms.method is RepaymentMethod.EQUAL_PRINCIPAL:
         part = principal // n
         for _ in range(n - 1):
-            parts.append((part, round_minor(outstanding * rate)))
+            parts.append((part, (2 * outstanding * rate_num + rate_den) // twice_den))
             outstanding -= part
     elif terms.method is RepaymentMethod.INTEREST_ONLY:
         interest = round_minor(principal * rate)
         parts.extend((0, interest) for _ in range(n - 1))
     else:  # pragma: no cover - LoanTerms validates the method
         raise ValueError(f"unknown repayment method {terms.method!r}")
-    parts.append((outstanding, round_minor(outstanding * rate)))
+    parts.append((outstanding, (2 * outstanding * rate_num + rate_den) // twice_den))
 
     return tuple(
         Instalment(k, add_months(start, k), part, interest, fee)

@@ -290,12 +290,13 @@ class Pricing:
 def price(terms: LoanTerms, caps: CapPolicy) -> Pricing:
     schedule = build_schedule(terms)
     cost = apr.contract_cost(terms, schedule)
+    excess, excess_fee = apr.cap_account(terms, schedule, caps.binding)
     return Pricing(
         schedule=schedule,
         cost=cost,
         exceeded=apr.exceeded_caps(cost, caps.caps),
-        excess=tuple(apr.excess_charges(terms, schedule, caps.binding)),
-        excess_fee=apr.excess_upfront_fee(terms, schedule, caps.binding),
+        excess=excess,
+        excess_fee=excess_fee,
     )
 
 

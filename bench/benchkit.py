@@ -1,0 +1,87 @@
+"""Helpers shared by the benchmarks: logging, peak memory, a fresh database, the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from fairdun.kit import migrate
+from fairdun.kit.db import make_engine
+
+SQLITE_URL = "sqlite:////tmp/fairdun_bench.sqlite"
+PG_URL = "postgresql+psycopg://postgres@localhost:5432/fairdun_bench"
+RESULTS = Path(__file__).parent / "results"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def children_peak_rss_mb() -> float:
+    """Largest peak RSS of any child process waited for so far."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+# --------------------------------------------------------------------------- database
+
+
+def fresh_engine(db: str, url: str) -> Engine:
+    """An empty, migrated database. Only ever drops the bench's own database."""
+    if db == "sqlite":
+        path = Path(make_url(url).database or "")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        engine = make_engine(url)
+    else:
+        name = make_url(url).database or ""
+        if not name.startswith("fairdun_bench"):
+            sys.exit(f"refusing to reset database {name!r}: the bench uses fairdun_bench only")
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    migrate.upgrade(engine)
+    return engine
+
+
+def machine(engine: Engine) -> dict[str, Any]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    ram_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                ram_kb = int(line.split()[1])
+    info: dict[str, Any] = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": round(ram_kb / 1024 / 1024, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "sqlalchemy": sqlalchemy.__version__,
+    }
+    if engine.dialect.name == "sqlite":
+        info["database"] = f"SQLite {sqlite3.sqlite_version}"
+    else:
+        with engine.connect() as conn:
+            info["database"] = conn.execute(text("SHOW server_version")).scalar_one()
+            info["database"] = f"PostgreSQL {info['database']}"
+    return info
