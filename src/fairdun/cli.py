@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from fairdun import __version__
+from fairdun.compliance.cli import audit_check, policy_app
 from fairdun.config import ConfigError, Settings, load_settings
 from fairdun.loans.import_columns import Kind
 
@@ -41,6 +42,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
+app.add_typer(policy_app, name="policy")
+audit_app.command("check")(audit_check)
 import_app = typer.Typer(
     help="Import borrowers, loans and payments from CSV or Parquet files, all or nothing "
     "(columns and samples: examples/README.md).",
