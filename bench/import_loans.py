@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import csv
 import json
 import os
 import random
@@ -244,6 +245,69 @@ def verify(engine: Engine, n: int, sample: int) -> dict[str, Any]:
         }
 
 
+def time_row_path(url: str, path: Path, env_keys: dict[str, str], sample: int) -> dict[str, Any]:
+    """The naive way: the first ``sample`` loans of the file, as new loans in a CSV file,
+    through the same command (CSV takes the row path: one loan at a time through the API's
+    schema, ``service.price`` and ``ledger.replay``, inserted with SQLAlchemy Core)."""
+    table = pq.ParquetFile(path).read_row_group(0).slice(0, sample).to_pylist()
+    csv_path = Path(f"/tmp/fairdun_bench_rowpath-{sample}.csv")  # noqa: S108
+    with csv_path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(SCHEMA.names)
+        for row in table:
+            row["external_id"] = "N" + row["external_id"]
+            writer.writerow(["" if row[c] is None else row[c] for c in SCHEMA.names])
+    empty = Path("/tmp/fairdun_bench_rowpath-empty.csv")  # noqa: S108
+    empty.write_text(",".join(SCHEMA.names) + "\n", encoding="utf-8")
+    start_up, _ = run_import(url, empty, env_keys, None)  # the command with no rows
+    seconds, _ = run_import(url, csv_path, env_keys, None)
+    return {
+        "sample": sample,
+        "seconds": round(seconds, 1),
+        "command_start_up_seconds": round(start_up, 1),
+        "loans_per_second": round(sample / (seconds - start_up)),
+    }
+
+
+def time_pg_floor(engine: Engine) -> dict[str, Any]:
+    """What PostgreSQL itself needs for the rows the import wrote: they are copied out, then
+    COPY'd into empty clones of the three tables (same columns, indexes and foreign keys)
+    from memory, with no application code at all, and rolled back."""
+    tables = ("loans", "instalments", "bucket_spells")
+    raw = engine.raw_connection()
+    try:
+        conn: Any = raw.driver_connection
+        data: dict[str, bytes] = {}
+        with conn.cursor() as cur:
+            for t in tables:
+                chunks = []
+                with cur.copy(f"COPY {t} TO STDOUT") as copy:
+                    chunks.extend(bytes(c) for c in copy)
+                data[t] = b"".join(chunks)
+        conn.commit()
+        timings: dict[str, float] = {}
+        with conn.cursor() as cur:
+            for t in tables:
+                cur.execute(f"CREATE TABLE floor_{t} (LIKE {t} INCLUDING ALL)")
+                cur.execute(
+                    "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid = %s::regclass AND contype = 'f'",
+                    (t,),
+                )
+                for (definition,) in cur.fetchall():
+                    cur.execute(f"ALTER TABLE floor_{t} ADD {definition}")
+            for t in tables:
+                t0 = time.perf_counter()
+                with cur.copy(f"COPY floor_{t} FROM STDIN") as copy:
+                    copy.write(data[t])
+                timings[t] = round(time.perf_counter() - t0, 1)
+        conn.rollback()
+    finally:
+        raw.close()
+    timings["total"] = round(sum(timings.values()), 1)
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--loans", type=int, default=100_000)
@@ -253,6 +317,9 @@ def main() -> None:
     parser.add_argument("--distinct-principals", action="store_true")
     parser.add_argument("--sample", type=int, default=500, help="loans replayed to verify")
     parser.add_argument("--profile", type=Path, help="run the import under cProfile, to this file")
+    parser.add_argument(
+        "--row-path-sample", type=int, default=2_000, help="loans for the naive way"
+    )
     args = parser.parse_args()
     url = args.url or (SQLITE_URL if args.db == "sqlite" else PG_URL)
 
@@ -272,10 +339,15 @@ def main() -> None:
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
     seconds, output = run_import(url, path, env_keys, args.profile)
-    peak = children_peak_rss_mb()
+    peak = children_peak_rss_mb()  # before the naive run, also a child
     log(f"imported in {seconds:.1f} s: {args.loans / seconds:,.0f} loans/s, peak {peak:.0f} MB")
     landed = verify(engine, args.loans, args.sample)
     log(f"landed: {landed}")
+    floor = time_pg_floor(engine) if args.db == "postgresql" else None
+    if floor:
+        log(f"PostgreSQL COPY of the same rows, no application code: {floor} s")
+    row_path = time_row_path(url, path, env_keys, args.row_path_sample)
+    log(f"row path (naive): {row_path}")
     result = {
         "db": args.db,
         "loans": args.loans,
@@ -287,6 +359,11 @@ def main() -> None:
         "instalments_per_second": round(landed["instalments"] / seconds),
         "peak_rss_mb": round(peak),
         "landed": landed,
+        "database_floor_seconds": floor,
+        "row_path": row_path,
+        "ratio_fast_lane_vs_row_path": round(
+            (args.loans / seconds) / row_path["loans_per_second"], 1
+        ),
         "cli_output": output.strip().splitlines()[-6:],
         "machine": machine(engine),
     }
