@@ -25,7 +25,7 @@ from fairdun.institutions.models import Institution
 from fairdun.loans import import_bulk, importer
 from fairdun.loans.import_columns import Kind
 from fairdun.loans.terms import RepaymentMethod
-from tests.factories import TODAY, caps, make_institution, make_product
+from tests.factories import TODAY, caps, make_institution, make_loan, make_product
 from tests.loans.test_importer import (
     BAD_LOANS,
     EXAMPLES,
@@ -324,3 +324,35 @@ def test_the_fast_check_never_passes_a_row_the_row_path_refuses(
         if ok:
             parsed = handler.parse(i + 1, rows[i])
             assert not isinstance(parsed, tuple), (rows[i], parsed)
+
+
+def test_a_loan_stored_between_the_passes_aborts_the_whole_import(
+    db: Session,
+    lanes: tuple[Institution, Institution],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pass 2 writes new loans without looking them up again; a loan that a concurrent
+    import stored meanwhile breaks the unique constraint and nothing is imported."""
+    rows = random_rows(random.Random(6), 10)
+    for r in rows:
+        r["external_id"] = r["external_id"].strip()
+    _, parquet_path = write_both(tmp_path, rows)
+    lender = lanes[0]
+    original = importer._write_file
+
+    def meanwhile(ctx: Any, source: Any, outcome: Any, progress: Any) -> None:
+        make_loan(db, lender, external_id=rows[4]["external_id"])
+        original(ctx, source, outcome, progress)
+
+    monkeypatch.setattr(importer, "_write_file", meanwhile)
+    with pytest.raises(importer.ImportAborted, match="IntegrityError"):
+        importer.import_files(
+            db,
+            [importer.Source(Kind.LOANS, parquet_path)],
+            institution_id=lender.id,
+            as_of=TODAY,
+            caps=caps(),
+        )
+    db.rollback()
+    assert counts(db)["loans"] == 0

@@ -133,6 +133,11 @@ class Lane:
     caps: loans_service.CapPolicy
     products: dict[str, int]  # code → id
     rules_by_id: dict[int, Any]  # id → ProductRules
+    # Pass 1 met a loan of the file that is already stored (a re-import): pass 2 looks
+    # every batch up again. Otherwise pass 2 writes the new loans without looking (a
+    # loan stored by a concurrent import meanwhile breaks the unique constraint and the
+    # whole import is rolled back).
+    met_stored: bool = False
     key_ids: dict[tuple[Any, ...], int] = field(default_factory=dict)
     key_info: list[tuple[int, str, str, str, int, bool]] = field(default_factory=list)
     templates: pl.DataFrame = field(
@@ -359,10 +364,12 @@ def _lookup(
     t: Table = table
     rows: list[tuple[str, int]] = []
     if connection.dialect.name == "postgresql":
-        # One array parameter instead of thousands of bound values.
+        # One array parameter instead of thousands of bound values, joined (not "= ANY"):
+        # statistics taken before this import began say the table is small, and with a
+        # sequential scan "= ANY(array)" compares every row with the whole array.
         found = connection.exec_driver_sql(
-            f"SELECT {column}, id FROM {t.name} "  # noqa: S608 - names from the models
-            f"WHERE institution_id = %(inst)s AND {column} = ANY(%(values)s)",
+            f"SELECT t.{column}, t.id FROM unnest(%(values)s::text[]) AS v(value) "  # noqa: S608
+            f"JOIN {t.name} AS t ON t.institution_id = %(inst)s AND t.{column} = v.value",
             {"inst": institution_id, "values": values},
         )
         rows = [(str(r[0]), int(r[1])) for r in found]
@@ -380,11 +387,25 @@ def _lookup(
     return pl.DataFrame(rows, schema={column: pl.String, "id": pl.Int64}, orient="row")
 
 
+class WriteConflict(Exception):
+    """The database refused a row (a unique or foreign key constraint): rows changed between
+    the passes, for instance a concurrent import stored the same loan."""
+
+
 def _insert(connection: Connection, table: Any, frame: pl.DataFrame) -> None:
     """Rows of ``frame`` (its columns named as the table's) into ``table``, in the
-    connection's transaction: ``COPY`` on PostgreSQL, ``executemany`` on SQLite."""
+    connection's transaction: ``COPY`` on PostgreSQL, ``executemany`` on SQLite. A
+    constraint violation raises ``WriteConflict``."""
     if frame.height == 0:
         return
+    dbapi_module: Any = connection.dialect.dbapi
+    try:
+        _write(connection, table, frame)
+    except dbapi_module.IntegrityError as exc:
+        raise WriteConflict(f"IntegrityError: {exc}".strip()) from exc
+
+
+def _write(connection: Connection, table: Any, frame: pl.DataFrame) -> None:
     t: Table = table
     names = frame.columns
     unknown = [n for n in names if n not in t.c]

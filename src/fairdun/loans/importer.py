@@ -637,6 +637,7 @@ class _Context:
     borrowers_unreadable: bool = False
     loans_unreadable: bool = False
     affected_loans: set[int] = field(default_factory=set)
+    lanes: dict[Path, import_bulk.Lane] = field(default_factory=dict)  # per file, both passes
 
 
 def _products(session: Session, institution_id: int) -> dict[str, _Product]:
@@ -1289,13 +1290,15 @@ def _fast_lane(ctx: _Context, source: Source, reader: _Reader) -> import_bulk.La
     schema = reader.polars_schema()
     if schema is None or not import_bulk.canonical(schema):
         return None
-    return import_bulk.Lane(
-        institution_id=ctx.institution_id,
-        as_of=ctx.as_of,
-        caps=ctx.caps,
-        products={code: p.id for code, p in ctx.products.items()},
-        rules_by_id=ctx.rules_by_id,
-    )
+    if source.path not in ctx.lanes:
+        ctx.lanes[source.path] = import_bulk.Lane(
+            institution_id=ctx.institution_id,
+            as_of=ctx.as_of,
+            caps=ctx.caps,
+            products={code: p.id for code, p in ctx.products.items()},
+            rules_by_id=ctx.rules_by_id,
+        )
+    return ctx.lanes[source.path]
 
 
 def _check_loans_fast(
@@ -1339,6 +1342,7 @@ def _check_loans_fast(
         # Stored loans are re-imports: the row path decides (skip, re-book or refuse).
         ids = [raw_ids[i] for i in fast]
         stored = import_bulk.existing_ids(connection, ctx.institution_id, ids)
+        lane.met_stored = lane.met_stored or bool(stored)
         for i in fast:
             if raw_ids[i] in stored:
                 parsed = handler.parse(first + i, frame.row(i, named=True))
@@ -1384,8 +1388,14 @@ def _write_loans_fast(
     for first, frame in reader.frames(names):
         ok = lane.fast_mask(frame).to_list()
         raw_ids = frame["external_id"].to_list()
-        stored = import_bulk.existing_ids(
-            connection, ctx.institution_id, [r for r, good in zip(raw_ids, ok, strict=True) if good]
+        stored = (
+            import_bulk.existing_ids(
+                connection,
+                ctx.institution_id,
+                [r for r, good in zip(raw_ids, ok, strict=True) if good],
+            )
+            if lane.met_stored
+            else set()
         )
         fast = [i for i, good in enumerate(ok) if good and raw_ids[i] not in stored]
         fast_set = set(fast)
@@ -1406,6 +1416,8 @@ def _write_loans_fast(
                 outcome.cap_flagged += flagged
             if slow:
                 handler.write(slow, outcome)
+        except import_bulk.WriteConflict as exc:
+            raise ImportAborted(f"{reader.name} rows from {first}: {exc}") from exc
         except (IntegrityError, LookupError, ledger.LedgerError, TermsError) as exc:
             raise ImportAborted(
                 f"{reader.name} rows from {first}: {type(exc).__name__}: {exc}"
