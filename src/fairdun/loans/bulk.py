@@ -27,24 +27,42 @@ Everything here is pure: frames in, frames out; the importer does the I/O.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
 
+from fairdun.loans import service
 from fairdun.loans.ledger import LoanStatus
-from fairdun.loans.terms import Instalment, ProductRules, bucket_for
+from fairdun.loans.terms import Instalment, LoanTerms, ProductRules, bucket_for
 
 __all__ = [
+    "ANCHOR",
     "TEMPLATE_SCHEMA",
     "Booked",
     "BucketPlan",
     "book",
     "bucket_plan",
+    "priced",
     "product_frame",
     "template_rows",
 ]
+
+# Pricing (the schedule's amounts, the true cost, the caps) is exact rational arithmetic,
+# a few hundred microseconds a set of terms. None of it depends on the start date (amounts
+# are per monthly period, and apr works on periods), so it is computed once per set of
+# terms with the start date set to ANCHOR and shared: a book repeats its products' prices
+# and round principals. Bounded; the importer clears it after each import.
+ANCHOR = date(2000, 1, 1)
+
+
+@functools.lru_cache(maxsize=65_536)
+def priced(undated: LoanTerms, caps: service.CapPolicy) -> service.Pricing:
+    """``service.price`` of terms whose start date is ``ANCHOR``, cached."""
+    return service.price(undated, caps)
+
 
 TEMPLATE_SCHEMA = {
     "key_id": pl.Int64,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 
 BATCH_ROWS = 50_000
 LOOKUP_CHUNK = 5_000  # external ids per IN (...) list: far below SQLite's variable limit
-_ANCHOR = date(2000, 1, 1)
 _EARLIEST = date(1900, 1, 1)
 
 _TEXT = ("external_id", "borrower_external_id", "product_code", "annual_rate", "method")
@@ -182,8 +181,6 @@ class Lane:
 
     def _price(self, frame: pl.DataFrame) -> pl.DataFrame:
         """``frame`` with its ``key_id``; new sets of terms priced and their templates kept."""
-        from fairdun.loans.importer import _priced
-
         fresh: list[tuple[int, ...]] = []
         keys = frame.select(_KEY).unique()
         ids: list[int] = []
@@ -195,13 +192,13 @@ class Lane:
                     principal=principal,
                     annual_rate=Decimal(rate),
                     term_months=term,
-                    start_date=_ANCHOR,
+                    start_date=bulk.ANCHOR,
                     method=RepaymentMethod(method),
                     upfront_fee=upfront,
                     periodic_fee=periodic,
                     currency=currency,
                 )
-                pricing = _priced(terms, self.caps)
+                pricing = bulk.priced(terms, self.caps)
                 key_id = len(self.key_info)
                 self.key_ids[key] = key_id
                 self.key_info.append(
@@ -337,10 +334,6 @@ class Lane:
             booked.spells.join(loan_ids, on="idx").drop("idx"),
         )
         return frame.height, int(frame["flagged"].sum())
-
-
-def undated(terms: LoanTerms) -> LoanTerms:
-    return replace(terms, start_date=_ANCHOR)
 
 
 def existing_ids(connection: Connection, institution_id: int, external_ids: list[str]) -> set[str]:

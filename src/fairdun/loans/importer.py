@@ -64,7 +64,7 @@ from fairdun.institutions import repository as institutions_repo
 from fairdun.institutions.models import InstitutionKind
 from fairdun.kit import crypto
 from fairdun.kit.errors import Invalid
-from fairdun.loans import import_bulk, ledger
+from fairdun.loans import bulk, import_bulk, ledger
 from fairdun.loans import service as loans_service
 from fairdun.loans.import_columns import COLUMNS, ColumnSpec, ColumnType, Kind, spec_of
 from fairdun.loans.models import (
@@ -536,18 +536,9 @@ class _Booked:
     flagged: bool
 
 
-# What booking costs is the schedule's amounts, the true cost and the caps: exact rational
-# arithmetic, a few hundred microseconds a loan. None of it depends on the start date (the
-# amounts are per monthly period; apr works on periods), so it is computed once per set of
-# terms *without* the start date and shared: a book repeats its products' prices and round
-# principals. The due dates are computed once per start date and term. Both caches are
-# bounded and cleared after each import.
-_ANCHOR = date(2000, 1, 1)
-
-
-@functools.lru_cache(maxsize=65_536)
-def _priced(undated: LoanTerms, caps: loans_service.CapPolicy) -> loans_service.Pricing:
-    return loans_service.price(undated, caps)
+# Pricing is shared per set of terms without the start date (``bulk.priced``); the due
+# dates are computed once per start date and term. Both caches are bounded and cleared
+# after each import.
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -561,7 +552,7 @@ def _booking(
     terms: LoanTerms, rules: ProductRules, caps: loans_service.CapPolicy, as_of: date
 ) -> _Booked:
     """What book_loan computes for a loan without events, as plain values for an insert."""
-    pricing = _priced(replace(terms, start_date=_ANCHOR), caps)
+    pricing = bulk.priced(replace(terms, start_date=bulk.ANCHOR), caps)
     dues = _due_dates(terms.start_date, terms.term_months, terms.method is RepaymentMethod.BULLET)
     schedule = tuple(
         Instalment(i.number, due, i.principal, i.interest, i.fee)
@@ -1650,7 +1641,7 @@ def import_files(
             raise ImportAborted(f"recomputing the loans: {exc}") from exc
     session.flush()
     # A long-lived process should not keep a big import's schedules.
-    _priced.cache_clear()
+    bulk.priced.cache_clear()
     _due_dates.cache_clear()
     for f in outcome.files:
         details: dict[str, Any] = {
