@@ -189,3 +189,65 @@ def make_loan(
         today=today,
         caps=caps(),
     )
+
+
+# --- contact gate ---------------------------------------------------------------------
+
+
+def collector_of(institution: Institution, role: Role = Role.COLLECTOR) -> Principal:
+    """A collector (or agency collector) of ``institution``, to act through the services."""
+    return Principal(role=role, institution_id=institution.id, user_id=None, name="collector")
+
+
+def make_party(
+    db: Session,
+    loan: Loan,
+    *,
+    role: str = "contact_person",
+    name: str = "李四",
+    phone: str | None = "+86 100 0000 0001",
+    source: str = "borrower_provided",
+    timezone: str | None = None,
+) -> int:
+    """A co-obligor, guarantor or contact person of ``loan`` with one phone; its id."""
+    from datetime import UTC, datetime
+
+    from fairdun.contacts import service as contacts
+    from fairdun.contacts.schemas import PartyCreate, PointCreate
+
+    institution = db.get(Institution, loan.institution_id)
+    assert institution is not None
+    fields: dict[str, object] = {"role": role, "name": name}
+    if role in ("co_obligor", "guarantor"):
+        fields["contract_reference"] = f"GC-{loan.id}-{next(_seq)}"
+    if role == "contact_person":
+        fields["lawful_basis"] = "consent"
+        fields["basis_date"] = date(2026, 1, 10)
+    if phone is not None:
+        fields["point"] = PointCreate(
+            kind="phone",  # type: ignore[arg-type]
+            value=phone,
+            source=source,
+            timezone=timezone,
+        )
+    view = contacts.add_party(
+        db,
+        lender_admin(institution),
+        loan.id,
+        PartyCreate(**fields),  # type: ignore[arg-type]
+        datetime(2026, 1, 10, tzinfo=UTC),
+    )
+    return view.party.id
+
+
+def debtor_party_ids(db: Session, loan: Loan) -> tuple[int, int]:
+    """The loan's debtor party and its phone point (made from the borrower record)."""
+    from fairdun.contacts import service as contacts
+
+    institution = db.get(Institution, loan.institution_id)
+    assert institution is not None
+    views = contacts.list_parties(db, lender_admin(institution), loan.id)
+    debtor = views[0]
+    assert debtor.party.role == "debtor"
+    phone = next(p for p in debtor.points if p.kind == "phone")
+    return debtor.party.id, phone.id

@@ -22,6 +22,7 @@ from fairdun import __version__
 from fairdun.compliance.cli import audit_check, policy_app
 from fairdun.config import ConfigError, Settings, load_settings
 from fairdun.loans.import_columns import Kind
+from fairdun.outbox.cli import outbox_app
 
 if TYPE_CHECKING:
     from datetime import date
@@ -50,6 +51,7 @@ import_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(import_app, name="import")
+app.add_typer(outbox_app, name="outbox")
 
 console = Console()
 err = Console(stderr=True)

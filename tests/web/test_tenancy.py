@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -20,6 +20,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fairdun.contacts import service as contacts
+from fairdun.contacts.models import ContactDecision, ContactLogEntry, ContactParty, ContactPoint
+from fairdun.contacts.schemas import AuthorizeCreate
 from fairdun.identity.models import ApiToken, Role, User
 from fairdun.institutions.models import Institution, InstitutionKind, LicenceChange
 from fairdun.loans import service as loans
@@ -28,7 +31,9 @@ from fairdun.loans.schemas import PauseCreate, PaymentCreate
 from fairdun.web.routes import all_routes
 from tests.factories import (
     TODAY,
+    collector_of,
     csrf_from,
+    debtor_party_ids,
     lender_admin,
     login,
     make_borrower,
@@ -50,6 +55,12 @@ PUBLIC = {
     ("GET", "/api/docs"),
     ("GET", "/api/docs/oauth2-redirect"),
     ("GET", "/api/openapi.json"),
+    # The third-party shield: anyone may shield their own number.
+    ("GET", "/shield"),
+    ("POST", "/shield"),
+    ("POST", "/shield/verify"),
+    ("POST", "/api/v1/shield/request"),
+    ("POST", "/api/v1/shield/verify"),
 }
 
 # A valid request body per route, so that validation passes and tenancy is what decides.
@@ -92,6 +103,19 @@ JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/loans/{loan_id}/pauses"): {"start_date": "2026-06-01", "reason": "hardship"},
     ("POST", "/api/loans/{loan_id}/pauses/{pause_id}/end"): {"end_date": "2026-09-01"},
     ("POST", "/api/loans/{loan_id}/charge-off"): {"charged_off_date": "2026-06-01", "reason": "x"},
+    ("POST", "/api/v1/contacts/authorize"): {"loan_id": "<B>", "channel": "call"},
+    ("POST", "/api/v1/contacts/{reservation}/outcome"): {"outcome": "no_answer"},
+    ("POST", "/api/v1/loans/{loan_id}/account-events"): {"kind": "cease_request"},
+    ("POST", "/api/v1/loans/{loan_id}/parties"): {
+        "role": "guarantor",
+        "name": "I",
+        "contract_reference": "G-1",
+    },
+    ("POST", "/api/v1/parties/{party_id}/points"): {
+        "kind": "phone",
+        "value": "13800000000",
+        "source": "borrower_provided",
+    },
 }
 FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/institutions"): {
@@ -110,6 +134,16 @@ FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/tokens"): {"name": "intruder", "role": "collector"},
     ("POST", "/tokens/{token_id}/revoke"): {},
     ("POST", "/logout"): {},
+    ("POST", "/loans/{loan_id}/contacts/propose"): {"target": "", "channel": "call"},
+    ("POST", "/loans/{loan_id}/contacts/outcome"): {"reservation": "x", "outcome": "no_answer"},
+    ("POST", "/loans/{loan_id}/contacts/events"): {"kind": "cease_request"},
+    ("POST", "/loans/{loan_id}/contacts/parties"): {
+        "role": "guarantor",
+        "name": "I",
+        "phone": "13800000000",
+        "source": "borrower_provided",
+        "contract_reference": "G-1",
+    },
 }
 # Routes that end the caller's own session; run last so the others keep a session.
 RUN_LAST = {("POST", "/logout")}
@@ -127,6 +161,8 @@ class World:
     b_pause: DelinquencyPause
     b_borrower: Borrower
     b_product: Product
+    b_party: int
+    b_reservation: str
 
 
 @pytest.fixture
@@ -176,8 +212,30 @@ def world(db: Session) -> World:
     )
     # A's agency is engaged by B and holds B's loan: A's lender staff still must not see it.
     b_loan.placed_agency_id = None
+    # B's contact parties and a reservation its collector made through the gate.
+    b_party, b_phone = debtor_party_ids(db, b_loan)
+    b_contact = contacts.authorize(
+        db,
+        collector_of(b),
+        AuthorizeCreate(loan_id=b_loan.id, party_id=b_party, point_id=b_phone, channel="call"),
+        datetime(2026, 12, 1, 2, 0, tzinfo=UTC),
+    )
+    assert b_contact.reservation is not None
     db.commit()
-    return World(a, b, b_user, b_token, agency, b_loan, b_payment, b_pause, b_borrower, b_product)
+    return World(
+        a,
+        b,
+        b_user,
+        b_token,
+        agency,
+        b_loan,
+        b_payment,
+        b_pause,
+        b_borrower,
+        b_product,
+        b_party,
+        str(b_contact.reservation.reservation),
+    )
 
 
 def fill(path: str, world: World) -> str:
@@ -190,6 +248,8 @@ def fill(path: str, world: World) -> str:
         "pause_id": world.b_pause.id,
         "borrower_id": world.b_borrower.id,
         "product_id": world.b_product.id,
+        "party_id": world.b_party,
+        "reservation": world.b_reservation,
     }
     for name in re.findall(r"{(\w+)}", path):
         assert name in ids, (
@@ -239,6 +299,11 @@ def snapshot(db: Session, world: World) -> tuple[Any, ...]:
             .select_from(LicenceChange)
             .where(LicenceChange.institution_id == world.b.id)
         ),
+        *(
+            db.scalar(select(func.count()).select_from(t).where(t.institution_id == world.b.id))
+            for t in (ContactParty, ContactPoint, ContactLogEntry, ContactDecision)
+        ),
+        db.scalar(select(ContactLogEntry.outcome).where(ContactLogEntry.loan_id == loan.id)),
     )
 
 
@@ -256,6 +321,8 @@ def call(client: TestClient, method: str, template: str, world: World, csrf: str
             body["institution_id"] = world.b.id
         if "agency_id" in body:
             body["agency_id"] = world.agency.id
+        if body.get("loan_id") == "<B>":
+            body["loan_id"] = world.b_loan.id
         if "borrower_id" in body:
             body["borrower_id"] = world.b_borrower.id
             body["product_id"] = world.b_product.id

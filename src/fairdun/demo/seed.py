@@ -225,6 +225,7 @@ def seed_portfolio(
             session.expunge_all()  # keep the identity map small on big portfolios
     if progress:
         progress(booked % 50)
+    seed_contacts(session, as_of)
     audit.record(
         session,
         actor="system",
@@ -262,3 +263,126 @@ def link_demo_borrower(session: Session) -> None:
     if borrower is not None:
         borrower.user_id = user.id
         session.flush()
+
+
+# --- contact parties and a little contact history ------------------------------------------
+
+
+def seed_contacts(session: Session, as_of: date) -> None:
+    """Parties and history on the bank's first four delinquent loans, so that the demo
+    collector sees the gate allow some proposals and deny others (with the reasons).
+    Idempotent: does nothing once any party beyond a debtor exists. Flushes only."""
+    from datetime import UTC, datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from fairdun.compliance.events import Outcome
+    from fairdun.contacts import service as contacts
+    from fairdun.contacts.models import ContactParty, ContactPoint, ShieldedNumber
+    from fairdun.contacts.schemas import (
+        AccountEventCreate,
+        AuthorizeCreate,
+        PartyCreate,
+        PointCreate,
+    )
+
+    if session.scalar(select(ContactParty.id).where(ContactParty.debtor_loan_id.is_(None))):
+        return
+    bank = _institution_ids(session)["bank"]
+    user = session.scalar(select(User).where(User.username == "collector"))
+    if user is None:
+        return
+    collector = Principal(role=Role.COLLECTOR, institution_id=bank, user_id=user.id, name="demo")
+    admin = Principal(role=Role.INSTITUTION_ADMIN, institution_id=bank, name="demo")
+    loan_ids = list(
+        session.scalars(
+            select(Loan.id)
+            .where(Loan.institution_id == bank, Loan.status == "delinquent")
+            .order_by(Loan.id)
+            .limit(4)
+        )
+    )
+    if len(loan_ids) < 4:
+        return
+    shanghai = ZoneInfo("Asia/Shanghai")
+    yesterday = datetime.combine(as_of - timedelta(days=1), time(10, 0), tzinfo=shanghai)
+    start = yesterday.astimezone(UTC)
+
+    def person(loan_id: int, role: str, name: str, phone: str, **basis: object) -> tuple[int, int]:
+        view = contacts.add_party(
+            session,
+            admin,
+            loan_id,
+            PartyCreate(
+                role=role,
+                name=name,
+                point=PointCreate(kind="phone", value=phone, source="borrower_provided"),
+                **basis,
+            ),
+            start,
+        )
+        return view.party.id, view.points[0].id
+
+    basis = {"lawful_basis": "consent", "basis_date": date(2025, 12, 1)}
+    for n, loan_id in enumerate(loan_ids):
+        loan = session.get(Loan, loan_id)
+        assert loan is not None
+        contacts.ensure_debtor_party(session, loan)
+        person(
+            loan_id,
+            "guarantor",
+            "示范担保人" + "甲乙丙丁"[n],
+            f"+86 100 2000 000{n}",
+            contract_reference=f"DB-2026-000{n}",
+        )
+        contact, point = person(
+            loan_id, "contact_person", "示范联系人" + "甲乙丙丁"[n], f"+86 100 3000 000{n}", **basis
+        )
+        debtor = contacts.ensure_debtor_party(session, loan)
+        debtor_phone = session.scalar(
+            select(ContactPoint.id).where(ContactPoint.party_id == debtor.id)
+        )
+        at = start
+        # Loan 1: two unanswered calls yesterday (the debtor is not lost: contact persons
+        # stay out of reach). Loan 4: three failed calls in a row (the debtor is lost:
+        # its contact person may be asked, once, to pass on a call-back request).
+        for outcome in ([Outcome.NO_ANSWER] * 2 if n == 0 else []) + (
+            [Outcome.NO_ANSWER, Outcome.NOT_CONNECTED, Outcome.VOICEMAIL] if n == 3 else []
+        ):
+            result = contacts.authorize(
+                session,
+                collector,
+                AuthorizeCreate(
+                    loan_id=loan_id, party_id=debtor.id, point_id=debtor_phone, channel="call"
+                ),
+                at,
+            )
+            if result.reservation is not None:
+                contacts.record_outcome(
+                    session, collector, str(result.reservation.reservation), outcome, at
+                )
+            at += timedelta(minutes=40)
+        if n == 1:
+            # The contact person registered their number with the third-party shield.
+            phone = session.get(ContactPoint, point)
+            assert phone is not None
+            session.add(
+                ShieldedNumber(number_hash=contacts.shield_hash(phone.value), verified_at=start)
+            )
+        if n == 2:
+            contacts.record_account_event(
+                session,
+                collector,
+                loan_id,
+                AccountEventCreate(kind="contact_refused", party_id=contact),
+                at,
+            )
+        # A denied proposal in the history: a contact person asked to pay.
+        contacts.authorize(
+            session,
+            collector,
+            AuthorizeCreate(
+                loan_id=loan_id, party_id=contact, point_id=point, channel="call", purpose="collect"
+            ),
+            at,
+        )
+    session.flush()

@@ -40,6 +40,8 @@ class Institution(Base):
     kind: Mapped[InstitutionKind] = mapped_column(String(40))
     licence_number: Mapped[str] = mapped_column(String(100), default="")
     licence_status: Mapped[LicenceStatus] = mapped_column(String(20), default=LicenceStatus.ACTIVE)
+    # The policy pack the contact gate applies to this lender's debts (fairdun.compliance).
+    policy_pack: Mapped[str] = mapped_column(String(40), default="cn", server_default="cn")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

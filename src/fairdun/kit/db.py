@@ -144,6 +144,8 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
 def import_all_models() -> None:
     """Import every domain's models so the metadata is complete (migrations, key rotation)."""
     import fairdun.audit.models
+    import fairdun.contacts.models
     import fairdun.identity.models
     import fairdun.institutions.models
-    import fairdun.loans.models  # noqa: F401
+    import fairdun.loans.models
+    import fairdun.outbox.models  # noqa: F401

@@ -15,6 +15,8 @@ from fairdun import __version__
 from fairdun.audit import api as audit_api
 from fairdun.audit import pages as audit_pages
 from fairdun.config import ConfigError, Settings, get_settings
+from fairdun.contacts import api as contacts_api
+from fairdun.contacts import pages as contacts_pages
 from fairdun.identity import api as identity_api
 from fairdun.identity import pages as identity_pages
 from fairdun.institutions import api as institutions_api
@@ -86,12 +88,15 @@ def create_app(
     for router in (
         institutions_api.router,
         loans_api.router,
+        contacts_api.router,
+        contacts_api.public,
         identity_api.router,
         audit_api.router,
         identity_pages.router,
         institutions_pages.router,
         audit_pages.router,
         loans_pages.router,
+        contacts_pages.router,
     ):
         app.include_router(router)
 
