@@ -51,8 +51,13 @@ def test_collector_filters_the_book_and_opens_a_loan_with_its_chart(
     assert low <= dpd <= low + 29
     chart = page.locator("img.chart")
     expect(chart).to_be_visible()
-    # The SVG chart really loaded (an image that failed has no natural width).
-    assert chart.evaluate("img => img.complete && img.naturalWidth > 0")
+    # The SVG chart really loads (an image that failed has no natural width); wait for it,
+    # as a visible <img> may still be loading.
+    page.wait_for_function(
+        "() => { const i = document.querySelector('img.chart');"
+        " return i !== null && i.complete && i.naturalWidth > 0; }",
+        timeout=15_000,
+    )
 
 
 def test_borrower_sees_only_their_own_loans(page: Page, live_server: str) -> None:
