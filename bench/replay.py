@@ -14,7 +14,9 @@
    order, with the person's local UTC offset, as a dialer export would be.
 2. Times ``fairdun audit check LOG --pack PACK --format json`` in a child process (the
    real command: parse, judge, write the report), with its peak RSS, and the replay alone
-   in this process (``replay.audit_log`` with a counting sink).
+   in this process (``replay.audit_log`` with a counting sink). Both in wall time and in
+   CPU time (user + system of that process): other processes on the machine slow the
+   wall time, much less the CPU time. The load average is recorded before each.
 3. Times the naive way on ``--sample`` events after the first million (or half the log):
    for each event, rebuild the
    state from every earlier event of the same debt (what a gate that reloads and rescans
@@ -272,18 +274,28 @@ def main() -> None:
     parser.add_argument("--log", type=Path, default=None, help="where to write the log")
     parser.add_argument("--keep", action="store_true", help="keep the generated log")
     parser.add_argument("--seed", type=int, default=20261129)
+    parser.add_argument(
+        "--reuse", action="store_true", help="replay the log at --log if it exists (no new log)"
+    )
     args = parser.parse_args()
 
     log_path = args.log or Path(tempfile.gettempdir()) / f"fairdun_replay_{args.events}.csv"
     pack = packs.load(args.pack)
-    log(f"writing {args.events} events to {log_path}")
-    started = time.perf_counter()
-    written = generate(log_path, args.events, args.debts, args.pack, args.seed)
-    generate_seconds = time.perf_counter() - started
+    if args.reuse and log_path.exists():
+        with log_path.open("rb") as handle:
+            written = sum(1 for _ in handle) - 1
+        generate_seconds = 0.0
+        log(f"reusing {log_path}: {written} events")
+    else:
+        log(f"writing {args.events} events to {log_path}")
+        started = time.perf_counter()
+        written = generate(log_path, args.events, args.debts, args.pack, args.seed)
+        generate_seconds = time.perf_counter() - started
     size_mb = log_path.stat().st_size / 1e6
     log(f"wrote {written} events ({size_mb:.0f} MB) in {generate_seconds:.0f} s")
 
-    log("fairdun audit check (child process)")
+    load_before_cli = os.getloadavg()
+    log(f"fairdun audit check (child process), load average {load_before_cli}")
     report = Path(tempfile.gettempdir()) / f"fairdun_replay_{args.events}.report.json"
     command = [
         sys.executable,
@@ -302,21 +314,30 @@ def main() -> None:
     started = time.perf_counter()
     child = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     cli_seconds = time.perf_counter() - started
-    cli_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cli_rss_mb = children.ru_maxrss / 1024
+    cli_cpu = children.ru_utime + children.ru_stime
     if child.returncode not in (0, 1):
         sys.exit(f"audit check failed ({child.returncode}): {child.stderr}")
     summary = json.loads(report.read_text(encoding="utf-8"))
-    log(f"  {child.stderr.strip()} in {cli_seconds:.1f} s, peak RSS {cli_rss_mb:.0f} MB")
+    log(
+        f"  {child.stderr.strip()} in {cli_seconds:.1f} s ({cli_cpu:.1f} s CPU), "
+        f"peak RSS {cli_rss_mb:.0f} MB"
+    )
 
-    log("replay in process (counting sink)")
+    load_before_replay = os.getloadavg()
+    log(f"replay in process (counting sink), load average {load_before_replay}")
     denied: list[int] = [0]
 
     def count(event: ContactEvent, decision: Decision) -> None:
         denied[0] += 1
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     result = audit_log(log_path, pack, count, fmt="csv")
     replay_seconds = time.perf_counter() - started
+    replay_cpu = time.process_time() - cpu_started
+    log(f"  {result.events} events in {replay_seconds:.1f} s ({replay_cpu:.1f} s CPU)")
     replay_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert result.events == written
     assert not result.errors
@@ -339,11 +360,17 @@ def main() -> None:
         "audit_check_cli": {
             "seconds": round(cli_seconds, 2),
             "events_per_second": round(written / cli_seconds),
+            "cpu_seconds": round(cli_cpu, 2),
+            "events_per_cpu_second": round(written / cli_cpu),
             "peak_rss_mb": round(cli_rss_mb, 1),
+            "load_average_before": load_before_cli,
         },
         "replay_in_process": {
             "seconds": round(replay_seconds, 2),
             "events_per_second": round(written / replay_seconds),
+            "cpu_seconds": round(replay_cpu, 2),
+            "events_per_cpu_second": round(written / replay_cpu),
+            "load_average_before": load_before_replay,
             # Peak of this process so far: generating the log, then the replay.
             "peak_rss_mb_before_naive": round(replay_rss_mb, 1),
         },

@@ -21,6 +21,18 @@ Each kind is a small class, instantiated once per rule for each :class:`History
   account event) into the state. Events arrive in time order.
 * ``prune(day)``: forget what can no longer matter on or after local day ``day``, so a
   long replay keeps memory bounded by the debts and persons still active.
+* ``judges(channel, role, purpose, outcome)`` and ``observes_event(kind, channel, role,
+  direction, purpose, outcome)``: False only when ``check`` would return None, or
+  ``observe`` would change nothing, for *every* state, time, fact and other field of an
+  event with these values. The engine builds its dispatch tables from them once per
+  combination, so a replay calls only the rules that can matter to an event. They may
+  say True when unsure (the default); they must never say False when the answer could
+  differ (``tests/compliance/test_speed_replay.py`` checks them against the rules).
+* ``gate``: ``"debt"`` or ``"person"`` for a rule whose ``check`` can only deny a contact
+  about a debt (to a person) that its ``observe`` has put in ``marks`` (a set the engine
+  shares between the rules of a history); ``marked()`` lists what still needs a mark when
+  the history is pruned. The replay skips such a rule for the many contacts that no
+  account event has touched (a cease request, a dispute, an opt-out ...).
 
 "Day" is a proleptic Gregorian ordinal (``date.toordinal()``) in the person's local time
 zone. A contact whose outcome is already known (a replayed log) is judged with it: a call
@@ -34,10 +46,11 @@ Reasons are plain English in ``message`` and plain Simplified Chinese in ``messa
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
-from typing import Annotated, ClassVar, TypeVar
+from typing import Annotated, ClassVar, Literal, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
@@ -55,6 +68,20 @@ from fairdun.compliance.events import (
 )
 
 MISSING_FACT = "engine.missing-fact"
+
+# Enum members as module constants: in Python 3.11 ``EventKind.CONTACT`` in a function
+# costs a metaclass lookup (about 0.2 µs), which the replay would pay millions of times.
+_CALL_CONSENT = EventKind.CALL_CONSENT
+_CONTACT = EventKind.CONTACT
+_CONTACT_AGREEMENT = EventKind.CONTACT_AGREEMENT
+_CONVERSATION = Outcome.CONVERSATION
+_DEBTOR = Role.DEBTOR
+_DISPUTE_OPENED = EventKind.DISPUTE_OPENED
+_INBOUND = Direction.INBOUND
+_MEDIUM_OPT_OUT = EventKind.MEDIUM_OPT_OUT
+_OPT_OUT_CONFIRMATION = Purpose.OPT_OUT_CONFIRMATION
+_OUTBOUND = Direction.OUTBOUND
+_RESPONSE = Purpose.RESPONSE
 
 
 class Stricter(StrEnum):
@@ -104,18 +131,23 @@ class Violation:
     earliest_lawful_at: datetime | None = None
 
 
-class Local:
-    """The instant of an event in the person's time zone (UTC when the zone is unknown)."""
+class Local(NamedTuple):
+    """The instant of an event in the person's time zone (UTC when the zone is unknown).
 
-    __slots__ = ("at", "day", "minute", "wall", "zone")
+    Built by the engine (``History.local``), which caches the zone's UTC offset per hour.
+    """
 
-    def __init__(self, at: datetime, zone: ZoneInfo | None) -> None:
-        self.at = at
-        self.zone = zone
-        local = at.astimezone(zone if zone is not None else UTC)
-        self.wall = local
-        self.day = local.toordinal()
-        self.minute = local.hour * 60 + local.minute
+    at: datetime
+    zone: ZoneInfo | None
+    day: int  # local day, date.toordinal()
+    minute: int  # local minutes after midnight
+    us: int  # the instant in microseconds since 1970-01-01 UTC (orders events cheaply)
+
+
+def local_of(at: datetime, zone: ZoneInfo | None, us: int) -> Local:
+    """The :class:`Local` of ``at`` (whose epoch microseconds are ``us``), the slow way."""
+    wall = at.astimezone(zone if zone is not None else UTC)
+    return Local(at, zone, wall.toordinal(), wall.hour * 60 + wall.minute, us)
 
 
 def local_midnight(zone: ZoneInfo | None, day: int) -> datetime:
@@ -154,10 +186,16 @@ class RuleRuntime:
     params_model: ClassVar[type[Params]]
     needs_local_time: ClassVar[bool] = False
     observes: ClassVar[frozenset[EventKind]] = frozenset()
+    gate: ClassVar[Literal["debt", "person"] | None] = None
 
     def __init__(self, rule_id: str, channels: frozenset[Channel], params: Params) -> None:
         self.id = rule_id
         self.channels = channels
+        self.marks: set[str] = set()
+
+    def marked(self) -> Iterable[str]:
+        """The debt (or person) ids that ``check`` may still deny (see ``gate``)."""
+        return ()
 
     def check(self, ev: ContactEvent, local: Local, facts: Facts) -> Violation | None:
         raise NotImplementedError
@@ -167,6 +205,24 @@ class RuleRuntime:
 
     def prune(self, day: int) -> None:
         return None
+
+    def judges(
+        self, channel: Channel, role: Role, purpose: Purpose, outcome: Outcome | None
+    ) -> bool:
+        """False if ``check`` returns None for every contact with these values."""
+        return True
+
+    def observes_event(
+        self,
+        kind: EventKind,
+        channel: Channel | None,
+        role: Role | None,
+        direction: Direction,
+        purpose: Purpose,
+        outcome: Outcome | None,
+    ) -> bool:
+        """False if ``observe`` changes nothing for every event with these values."""
+        return kind in self.observes
 
     def deny(self, en: str, zh: str, earliest: datetime | None = None) -> Violation:
         return Violation(self.id, en, zh, earliest)
@@ -199,10 +255,10 @@ class _Consents:
 
     def __init__(self, days: int) -> None:
         self.days = days
-        self.given: dict[Key, datetime] = {}
+        self.given: dict[Key, tuple[int, datetime]] = {}
 
-    def give(self, key: Key, at: datetime) -> None:
-        self.given[key] = at
+    def give(self, key: Key, local: Local) -> None:
+        self.given[key] = (local.us, local.at)
 
     def end(self, key: Key) -> None:
         self.given.pop(key, None)
@@ -210,14 +266,14 @@ class _Consents:
     def active(self, key: Key, local: Local) -> bool:
         if not self.given:
             return False
-        at = self.given.get(key)
-        if at is None or at > local.at:
+        given = self.given.get(key)
+        if given is None or given[0] > local.us:
             return False
-        first = at.astimezone(local.zone or UTC).toordinal()
+        first = given[1].astimezone(local.zone or UTC).toordinal()
         return local.day <= first + self.days - 1
 
     def prune(self, day: int) -> None:
-        stale = [k for k, at in self.given.items() if at.toordinal() + self.days < day]
+        stale = [k for k, (_, at) in self.given.items() if at.toordinal() + self.days < day]
         for key in stale:
             del self.given[key]
 
@@ -263,6 +319,17 @@ class TimeWindow(RuleRuntime):
             window = parse_window(ev.content)
             if window is not None:
                 self.agreements[(ev.creditor_id or ev.collector_id, ev.person_id)] = window
+
+    def observes_event(
+        self,
+        kind: EventKind,
+        channel: Channel | None,
+        role: Role | None,
+        direction: Direction,
+        purpose: Purpose,
+        outcome: Outcome | None,
+    ) -> bool:
+        return kind is _CONTACT_AGREEMENT and self.agreements_apply
 
     def check(self, ev: ContactEvent, local: Local, facts: Facts) -> Violation | None:
         start, end = self.start, self.end
@@ -320,13 +387,42 @@ class RollingCallCap(RuleRuntime):
         self.consents = _Consents(params.consent_days)
         self.calls: dict[Key, list[int]] = {}
 
+    def judges(
+        self, channel: Channel, role: Role, purpose: Purpose, outcome: Outcome | None
+    ) -> bool:
+        return role not in self.excluded_roles and outcome not in self.excluded_outcomes
+
+    def observes_event(
+        self,
+        kind: EventKind,
+        channel: Channel | None,
+        role: Role | None,
+        direction: Direction,
+        purpose: Purpose,
+        outcome: Outcome | None,
+    ) -> bool:
+        if kind is _CALL_CONSENT:
+            return True
+        return (
+            kind is _CONTACT
+            and channel in self.channels
+            and (
+                outcome is _CONVERSATION
+                or (
+                    direction is _OUTBOUND
+                    and role not in self.excluded_roles
+                    and outcome not in self.excluded_outcomes
+                )
+            )
+        )
+
     def check(self, ev: ContactEvent, local: Local, facts: Facts) -> Violation | None:
         if ev.role in self.excluded_roles or ev.outcome in self.excluded_outcomes:
             return None
         key = (ev.collector_id, ev.debt_id, ev.person_id)
         days = self.calls.get(key)
-        if not days:
-            return None
+        if not days or len(days) < self.max:
+            return None  # fewer calls than the cap are kept: not over it
         floor = local.day - self.window + 1
         count = len(days) - bisect_left(days, floor)
         if count < self.max or self.consents.active(key, local):
@@ -341,16 +437,17 @@ class RollingCallCap(RuleRuntime):
 
     def observe(self, ev: ContactEvent, local: Local) -> None:
         key = (ev.collector_id, ev.debt_id, ev.person_id)
-        if ev.kind is EventKind.CALL_CONSENT:
-            self.consents.give(key, ev.occurred_at)
+        if ev.kind is _CALL_CONSENT:
+            self.consents.give(key, local)
             return
         if ev.channel not in self.channels:
             return
+        given = self.consents.given
         if (
-            ev.direction is Direction.OUTBOUND
+            ev.direction is _OUTBOUND
             and ev.role not in self.excluded_roles
             and ev.outcome not in self.excluded_outcomes
-            and not self.consents.active(key, local)
+            and not (given and key in given and self.consents.active(key, local))
         ):
             days = self.calls.get(key)
             if days is None:
@@ -360,8 +457,8 @@ class RollingCallCap(RuleRuntime):
                 floor = local.day - self.window + 1
                 if days[0] < floor:
                     del days[: bisect_left(days, floor)]
-        if ev.outcome is Outcome.CONVERSATION:
-            self.consents.end(key)
+        if ev.outcome is _CONVERSATION and given:
+            given.pop(key, None)  # self.consents.end(key)
 
     def prune(self, day: int) -> None:
         floor = day - self.window + 1
@@ -397,6 +494,29 @@ class CallCooldown(RuleRuntime):
         self.consents = _Consents(params.consent_days)
         self.last: dict[Key, int] = {}
 
+    def judges(
+        self, channel: Channel, role: Role, purpose: Purpose, outcome: Outcome | None
+    ) -> bool:
+        return role not in self.excluded_roles and outcome not in self.excluded_outcomes
+
+    def observes_event(
+        self,
+        kind: EventKind,
+        channel: Channel | None,
+        role: Role | None,
+        direction: Direction,
+        purpose: Purpose,
+        outcome: Outcome | None,
+    ) -> bool:
+        if kind is _CALL_CONSENT:
+            return True
+        return (
+            kind is _CONTACT
+            and outcome is _CONVERSATION
+            and channel in self.channels
+            and role not in self.excluded_roles
+        )
+
     def check(self, ev: ContactEvent, local: Local, facts: Facts) -> Violation | None:
         if not self.last or ev.role in self.excluded_roles or ev.outcome in self.excluded_outcomes:
             return None
@@ -415,11 +535,11 @@ class CallCooldown(RuleRuntime):
 
     def observe(self, ev: ContactEvent, local: Local) -> None:
         key = (ev.collector_id, ev.debt_id, ev.person_id)
-        if ev.kind is EventKind.CALL_CONSENT:
-            self.consents.give(key, ev.occurred_at)
+        if ev.kind is _CALL_CONSENT:
+            self.consents.give(key, local)
             return
         if (
-            ev.outcome is Outcome.CONVERSATION
+            ev.outcome is _CONVERSATION
             and ev.channel in self.channels
             and ev.role not in self.excluded_roles
         ):
@@ -454,6 +574,11 @@ class AllowedRoles(RuleRuntime):
         self.allowed = frozenset(params.allowed_roles)
         self.exempt = frozenset(params.exempt_purposes)
 
+    def judges(
+        self, channel: Channel, role: Role, purpose: Purpose, outcome: Outcome | None
+    ) -> bool:
+        return role not in self.allowed and purpose not in self.exempt
+
     def check(self, ev: ContactEvent, local: Local, facts: Facts) -> Violation | None:
         if ev.role in self.allowed or ev.purpose in self.exempt:
             return None
@@ -477,6 +602,7 @@ class LocationRepeat(RuleRuntime):
 
     kind = "location-repeat"
     params_model = LocationRepeatParams
+    gate = "debt"
     observes = frozenset({EventKind.CONTACT})
 
     def __init__(self, rule_id: str, channels: frozenset[Channel], params: Params) -> None:
@@ -485,6 +611,27 @@ class LocationRepeat(RuleRuntime):
         self.roles = frozenset(params.roles)
         self.outcomes = frozenset(params.communication_outcomes)
         self.done: set[Key] = set()
+
+    def judges(
+        self, channel: Channel, role: Role, purpose: Purpose, outcome: Outcome | None
+    ) -> bool:
+        return role in self.roles and (outcome is None or outcome in self.outcomes)
+
+    def observes_event(
+        self,
+        kind: EventKind,
+        channel: Channel | None,
+        role: Role | None,
+        direction: Direction,
+        purpose: Purpose,
+        outcome: Outcome | None,
+    ) -> bool:
+        return (
+            kind is _CONTACT
+            and role in self.roles
+            and outcome in self.outcomes
+            and channel in self.channels
+        )
 
     def check(self, ev: ContactEvent, local: Local, facts: Facts) -> Violation | None:
         if (
@@ -504,6 +651,10 @@ class LocationRepeat(RuleRuntime):
     def observe(self, ev: ContactEvent, local: Local) -> None:
         if ev.role in self.roles and ev.outcome in self.outcomes and ev.channel in self.channels:
             self.done.add((ev.collector_id, ev.debt_id, ev.person_id))
+            self.marks.add(ev.debt_id)
+
+    def marked(self) -> Iterable[str]:
+        return {debt for _, debt, _ in self.done}
 
 
 class CollectRolesParams(Params):
@@ -526,6 +677,11 @@ class CollectRoles(RuleRuntime):
         self.roles = frozenset(params.roles)
         self.contract_roles = frozenset(params.contract_roles)
         self.purposes = frozenset(params.purposes)
+
+    def judges(
+        self, channel: Channel, role: Role, purpose: Purpose, outcome: Outcome | None
+    ) -> bool:
+        return purpose in self.purposes and role not in self.roles
 
     def check(self, ev: ContactEvent, local: Local, facts: Facts) -> Violation | None:
         if ev.purpose not in self.purposes or ev.role in self.roles:
@@ -579,6 +735,28 @@ class LostContactGate(RuleRuntime):
         self.attempt_channels = frozenset(params.attempt_channels)
         self.streak: dict[Key, int] = {}
 
+    def judges(
+        self, channel: Channel, role: Role, purpose: Purpose, outcome: Outcome | None
+    ) -> bool:
+        return role in self.roles
+
+    def observes_event(
+        self,
+        kind: EventKind,
+        channel: Channel | None,
+        role: Role | None,
+        direction: Direction,
+        purpose: Purpose,
+        outcome: Outcome | None,
+    ) -> bool:
+        return (
+            kind is _CONTACT
+            and role is _DEBTOR
+            and (
+                direction is _INBOUND or (channel in self.attempt_channels and outcome is not None)
+            )
+        )
+
     def check(self, ev: ContactEvent, local: Local, facts: Facts) -> Violation | None:
         if ev.role not in self.roles:
             return None
@@ -599,10 +777,10 @@ class LostContactGate(RuleRuntime):
         )
 
     def observe(self, ev: ContactEvent, local: Local) -> None:
-        if ev.role is not Role.DEBTOR:
+        if ev.role is not _DEBTOR:
             return
         key = (ev.creditor_id or ev.collector_id, ev.debt_id)
-        if ev.direction is Direction.INBOUND:
+        if ev.direction is _INBOUND:
             self.streak.pop(key, None)
         elif ev.channel in self.attempt_channels and ev.outcome is not None:
             if ev.outcome in self.failed:
@@ -625,6 +803,7 @@ class Cease(RuleRuntime):
 
     kind = "cease"
     params_model = CeaseParams
+    gate = "debt"
     observes = frozenset({EventKind.CEASE_REQUEST})
 
     def __init__(self, rule_id: str, channels: frozenset[Channel], params: Params) -> None:
@@ -633,6 +812,11 @@ class Cease(RuleRuntime):
         self.roles = frozenset(params.roles)
         self.allowed = frozenset(params.allowed_purposes)
         self.ceased: set[Key] = set()
+
+    def judges(
+        self, channel: Channel, role: Role, purpose: Purpose, outcome: Outcome | None
+    ) -> bool:
+        return purpose not in self.allowed and role in self.roles
 
     def check(self, ev: ContactEvent, local: Local, facts: Facts) -> Violation | None:
         if (
@@ -650,6 +834,10 @@ class Cease(RuleRuntime):
 
     def observe(self, ev: ContactEvent, local: Local) -> None:
         self.ceased.add((ev.collector_id, ev.debt_id))
+        self.marks.add(ev.debt_id)
+
+    def marked(self) -> Iterable[str]:
+        return {debt for _, debt in self.ceased}
 
 
 class AttorneyParams(Params):
@@ -663,6 +851,7 @@ class Attorney(RuleRuntime):
 
     kind = "attorney"
     params_model = AttorneyParams
+    gate = "debt"
     observes = frozenset({EventKind.ATTORNEY_RETAINED})
 
     def __init__(self, rule_id: str, channels: frozenset[Channel], params: Params) -> None:
@@ -670,6 +859,11 @@ class Attorney(RuleRuntime):
         assert isinstance(params, AttorneyParams)
         self.allowed = frozenset(params.allowed_roles)
         self.represented: set[Key] = set()
+
+    def judges(
+        self, channel: Channel, role: Role, purpose: Purpose, outcome: Outcome | None
+    ) -> bool:
+        return role not in self.allowed
 
     def check(self, ev: ContactEvent, local: Local, facts: Facts) -> Violation | None:
         if (
@@ -687,6 +881,10 @@ class Attorney(RuleRuntime):
 
     def observe(self, ev: ContactEvent, local: Local) -> None:
         self.represented.add((ev.collector_id, ev.debt_id))
+        self.marks.add(ev.debt_id)
+
+    def marked(self) -> Iterable[str]:
+        return {debt for _, debt in self.represented}
 
 
 class _OptOuts:
@@ -721,6 +919,7 @@ class MediumOptOut(RuleRuntime):
 
     kind = "medium-opt-out"
     params_model = MediumOptOutParams
+    gate = "person"
     observes = frozenset({EventKind.MEDIUM_OPT_OUT, EventKind.CONTACT})
 
     def __init__(self, rule_id: str, channels: frozenset[Channel], params: Params) -> None:
@@ -729,14 +928,30 @@ class MediumOptOut(RuleRuntime):
         self.once = frozenset(params.once_purposes)
         self.opted: dict[Key, _OptOuts] = {}
 
+    def marked(self) -> Iterable[str]:
+        return {person for _, person in self.opted}
+
     def _allowance(self, ev: ContactEvent, opt: _OptOuts) -> bool:
         if ev.purpose not in self.once:
             return False
-        if ev.purpose is Purpose.OPT_OUT_CONFIRMATION:
+        if ev.purpose is _OPT_OUT_CONFIRMATION:
             return opt.confirmations > 0
-        if ev.purpose is Purpose.RESPONSE:
+        if ev.purpose is _RESPONSE:
             return opt.responses.get(ev.channel, 0) > 0
         return False
+
+    def observes_event(
+        self,
+        kind: EventKind,
+        channel: Channel | None,
+        role: Role | None,
+        direction: Direction,
+        purpose: Purpose,
+        outcome: Outcome | None,
+    ) -> bool:
+        if kind is _MEDIUM_OPT_OUT:
+            return True
+        return kind is _CONTACT and (direction is _INBOUND or purpose in self.once)
 
     def check(self, ev: ContactEvent, local: Local, facts: Facts) -> Violation | None:
         if not self.opted:
@@ -752,8 +967,9 @@ class MediumOptOut(RuleRuntime):
 
     def observe(self, ev: ContactEvent, local: Local) -> None:
         key = (ev.collector_id, ev.person_id)
-        if ev.kind is EventKind.MEDIUM_OPT_OUT:
+        if ev.kind is _MEDIUM_OPT_OUT:
             opt = self.opted.setdefault(key, _OptOuts())
+            self.marks.add(ev.person_id)
             if ev.channel is not None and ev.address:
                 opt.pairs.add((ev.channel, ev.address))
             elif ev.channel is not None:
@@ -767,10 +983,10 @@ class MediumOptOut(RuleRuntime):
         found = self.opted.get(key)
         if found is None or not found.blocks(ev):
             return
-        if ev.direction is Direction.INBOUND:
+        if ev.direction is _INBOUND:
             found.responses[ev.channel] = found.responses.get(ev.channel, 0) + 1
         elif self._allowance(ev, found):
-            if ev.purpose is Purpose.OPT_OUT_CONFIRMATION:
+            if ev.purpose is _OPT_OUT_CONFIRMATION:
                 found.confirmations -= 1
             else:
                 found.responses[ev.channel] -= 1
@@ -786,6 +1002,7 @@ class DisputePause(RuleRuntime):
 
     kind = "dispute-pause"
     params_model = DisputePauseParams
+    gate = "debt"
     observes = frozenset({EventKind.DISPUTE_OPENED, EventKind.DISPUTE_RESOLVED})
 
     def __init__(self, rule_id: str, channels: frozenset[Channel], params: Params) -> None:
@@ -793,6 +1010,14 @@ class DisputePause(RuleRuntime):
         assert isinstance(params, DisputePauseParams)
         self.blocked = frozenset(params.blocked_purposes)
         self.open: set[str] = set()
+
+    def marked(self) -> Iterable[str]:
+        return self.open
+
+    def judges(
+        self, channel: Channel, role: Role, purpose: Purpose, outcome: Outcome | None
+    ) -> bool:
+        return purpose in self.blocked
 
     def check(self, ev: ContactEvent, local: Local, facts: Facts) -> Violation | None:
         if not self.open or ev.purpose not in self.blocked or ev.debt_id not in self.open:
@@ -803,8 +1028,9 @@ class DisputePause(RuleRuntime):
         )
 
     def observe(self, ev: ContactEvent, local: Local) -> None:
-        if ev.kind is EventKind.DISPUTE_OPENED:
+        if ev.kind is _DISPUTE_OPENED:
             self.open.add(ev.debt_id)
+            self.marks.add(ev.debt_id)
         else:
             self.open.discard(ev.debt_id)
 
@@ -820,6 +1046,7 @@ class Refusal(RuleRuntime):
 
     kind = "refusal"
     params_model = RefusalParams
+    gate = "person"
     observes = frozenset({EventKind.CONTACT_REFUSED})
 
     def __init__(self, rule_id: str, channels: frozenset[Channel], params: Params) -> None:
@@ -827,6 +1054,11 @@ class Refusal(RuleRuntime):
         assert isinstance(params, RefusalParams)
         self.exempt = frozenset(params.exempt_roles)
         self.refused: set[Key] = set()
+
+    def judges(
+        self, channel: Channel, role: Role, purpose: Purpose, outcome: Outcome | None
+    ) -> bool:
+        return role not in self.exempt
 
     def check(self, ev: ContactEvent, local: Local, facts: Facts) -> Violation | None:
         if (
@@ -842,6 +1074,10 @@ class Refusal(RuleRuntime):
 
     def observe(self, ev: ContactEvent, local: Local) -> None:
         self.refused.add((ev.creditor_id or ev.collector_id, ev.person_id))
+        self.marks.add(ev.person_id)
+
+    def marked(self) -> Iterable[str]:
+        return {person for _, person in self.refused}
 
 
 # --- daily caps (China) ---------------------------------------------------------------------
@@ -871,6 +1107,28 @@ class DailyConversationCap(RuleRuntime):
         self.counted = frozenset(params.counted_outcomes)
         self.today: dict[Key, list[int]] = {}
 
+    def judges(
+        self, channel: Channel, role: Role, purpose: Purpose, outcome: Outcome | None
+    ) -> bool:
+        return role in self.roles and (outcome is None or outcome in self.counted)
+
+    def observes_event(
+        self,
+        kind: EventKind,
+        channel: Channel | None,
+        role: Role | None,
+        direction: Direction,
+        purpose: Purpose,
+        outcome: Outcome | None,
+    ) -> bool:
+        return (
+            kind is _CONTACT
+            and direction is _OUTBOUND
+            and outcome in self.counted
+            and role in self.roles
+            and channel in self.channels
+        )
+
     def check(self, ev: ContactEvent, local: Local, facts: Facts) -> Violation | None:
         if ev.role not in self.roles or (ev.outcome is not None and ev.outcome not in self.counted):
             return None
@@ -886,7 +1144,7 @@ class DailyConversationCap(RuleRuntime):
 
     def observe(self, ev: ContactEvent, local: Local) -> None:
         if (
-            ev.direction is Direction.OUTBOUND
+            ev.direction is _OUTBOUND
             and ev.outcome in self.counted
             and ev.role in self.roles
             and ev.channel in self.channels
@@ -924,6 +1182,17 @@ class DailyAttemptCap(RuleRuntime):
         self.max = params.max_per_day
         self.today: dict[Key, list[int]] = {}
 
+    def observes_event(
+        self,
+        kind: EventKind,
+        channel: Channel | None,
+        role: Role | None,
+        direction: Direction,
+        purpose: Purpose,
+        outcome: Outcome | None,
+    ) -> bool:
+        return kind is _CONTACT and direction is _OUTBOUND and channel in self.channels
+
     def check(self, ev: ContactEvent, local: Local, facts: Facts) -> Violation | None:
         if not ev.address:
             return missing_fact(
@@ -941,7 +1210,7 @@ class DailyAttemptCap(RuleRuntime):
         )
 
     def observe(self, ev: ContactEvent, local: Local) -> None:
-        if ev.direction is Direction.OUTBOUND and ev.channel in self.channels and ev.address:
+        if ev.direction is _OUTBOUND and ev.channel in self.channels and ev.address:
             key = (ev.creditor_id or ev.collector_id, ev.address)
             entry = self.today.get(key)
             if entry is None or entry[0] != local.day:
