@@ -133,7 +133,7 @@ def seed(engine: Engine, n_loans: int, zone: str) -> tuple[str, list[tuple[int, 
     return secret, targets
 
 
-def start_server(url: str, env_keys: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_server(url: str, env_keys: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("FAIRDUN_")},
         "FAIRDUN_DATABASE_URL": url,
@@ -141,7 +141,7 @@ def start_server(url: str, env_keys: dict[str, str]) -> subprocess.Popen[bytes]:
         **env_keys,
     }
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "fairdun", "serve", "--port", str(PORT)],
+        [sys.executable, "-m", "fairdun", "serve", "--port", str(PORT), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -326,6 +326,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=32, help="open-loop client threads")
     parser.add_argument("--threads", type=int, default=8, help="closed-loop client threads")
+    parser.add_argument("--server-workers", type=int, default=1, help="fairdun serve --workers")
     args = parser.parse_args()
     url = args.url or (SQLITE_URL if args.db == "sqlite" else PG_URL)
 
@@ -341,7 +342,7 @@ def main() -> None:
     zone = midday_zone(datetime.now(UTC))
     log(f"seeding {args.loans:,} loans; debtors' numbers in {zone} (about 13:00 there now)")
     token, targets = seed(engine, args.loans, zone)
-    server = start_server(url, env_keys)
+    server = start_server(url, env_keys, args.server_workers)
     try:
         log(f"open loop: {args.rate:g} requests/s for {args.seconds:g} s")
         opened = open_loop(token, targets, args.rate, args.seconds, args.workers)
@@ -357,6 +358,7 @@ def main() -> None:
     result = {
         "db": args.db,
         "loans": args.loans,
+        "server_workers": args.server_workers,
         "open_loop": opened,
         "closed_loop": closed,
         "engine_alone": alone,
@@ -364,7 +366,7 @@ def main() -> None:
         "machine": machine(engine),
     }
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"gate-{args.db}.json"
+    out = RESULTS / f"gate-{args.db}-{args.server_workers}w.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     log(f"results in {out}")
     engine.dispose()

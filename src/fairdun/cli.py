@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -263,6 +263,14 @@ def create_admin(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (FAIRDUN_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (FAIRDUN_PORT).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes. One process uses one core; several share the port, "
+            "each with its own database pool (SQLite allows one writer at a time).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the web server (migrate first with `fairdun db upgrade`)."""
     import uvicorn
@@ -270,13 +278,17 @@ def serve(
     from fairdun.web.app import create_app
 
     settings = _settings()
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level,
-        proxy_headers=settings.is_production,
-    )
+    common: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": settings.log_level,
+        "proxy_headers": settings.is_production,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **common)
+    else:
+        # Each process builds its app from the same FAIRDUN_* environment.
+        uvicorn.run("fairdun.web.app:create_app", factory=True, workers=workers, **common)
 
 
 @app.command("demo")

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fairdun.kit.errors import DomainError, Throttled
@@ -96,9 +97,40 @@ def install(app: FastAPI) -> None:
             request, exc.status_code, code, message, headers=getattr(exc, "headers", None)
         )
 
+    @app.exception_handler(OperationalError)
+    async def _busy(request: Request, exc: OperationalError) -> Response:
+        if not is_busy(exc):
+            return await _unexpected(request, exc)
+        # The transaction was rolled back: nothing changed, and the same request may
+        # simply be sent again (SQLite's single writer under load, a lock wait or a
+        # deadlock on PostgreSQL).
+        return _respond(
+            request,
+            503,
+            "busy",
+            "the database is busy; nothing was changed; try again",
+            headers={"Retry-After": "1"},
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         import logging
 
         logging.getLogger("fairdun").exception("unhandled error on %s", request.url.path)
         return _respond(request, 500, "internal_error", "internal error; nothing was changed")
+
+
+# PostgreSQL: serialization failure, deadlock, lock not available (lock_timeout).
+_BUSY_STATES = {"40001", "40P01", "55P03"}
+
+
+def is_busy(exc: OperationalError) -> bool:
+    """A database error that means "try again": SQLite's write lock held past the busy
+    timeout, or a PostgreSQL lock conflict. Anything else is a real error."""
+    original = exc.orig
+    if original is None:
+        return False
+    if getattr(original, "sqlstate", None) in _BUSY_STATES:
+        return True
+    text = str(original).lower()
+    return "database is locked" in text or "database table is locked" in text
