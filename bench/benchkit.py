@@ -14,7 +14,9 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
+from fairdun.identity.principal import Principal
 from fairdun.kit import migrate
 from fairdun.kit.db import make_engine
 
@@ -85,3 +87,28 @@ def machine(engine: Engine) -> dict[str, Any]:
             info["database"] = conn.execute(text("SHOW server_version")).scalar_one()
             info["database"] = f"PostgreSQL {info['database']}"
     return info
+
+
+def bench_lender(session: Session, name: str, credit_code: str) -> tuple[int, int, Principal]:
+    """A bank with product ``cash`` (default rules), through the services: (institution id,
+    product id, its administrator)."""
+    from fairdun.identity.models import Role
+    from fairdun.identity.principal import SYSTEM
+    from fairdun.institutions import service as institutions
+    from fairdun.institutions.models import InstitutionKind
+    from fairdun.loans import service as loans
+    from fairdun.loans.schemas import ProductCreate
+
+    inst = institutions.create(
+        session,
+        SYSTEM,
+        institutions.InstitutionCreate(
+            name=name,
+            credit_code=credit_code,
+            kind=InstitutionKind.BANK,
+            licence_number=f"L-{credit_code[-6:]}",
+        ),
+    )
+    admin = Principal(role=Role.INSTITUTION_ADMIN, institution_id=inst.id, name="bench")
+    product = loans.create_product(session, admin, ProductCreate(code="cash", name="cash"))
+    return inst.id, product.id, admin

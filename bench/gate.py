@@ -36,7 +36,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from benchkit import RESULTS, fresh_engine, log, machine
+from benchkit import RESULTS, bench_lender, fresh_engine, log, machine
 from sqlalchemy import Engine
 
 from fairdun.compliance import packs
@@ -46,16 +46,14 @@ from fairdun.contacts import service as contacts
 from fairdun.contacts.schemas import PointCreate
 from fairdun.identity import service as identity
 from fairdun.identity.models import Role as UserRole
-from fairdun.identity.principal import SYSTEM, Principal
+from fairdun.identity.principal import SYSTEM
 from fairdun.identity.schemas import ApiTokenCreate
-from fairdun.institutions import service as institutions
 from fairdun.institutions import uscc
-from fairdun.institutions.models import InstitutionKind
 from fairdun.kit import crypto
 from fairdun.kit.db import session_factory
 from fairdun.loans import service as loans
 from fairdun.loans.apr import default_caps
-from fairdun.loans.schemas import BorrowerCreate, LoanCreate, ProductCreate
+from fairdun.loans.schemas import BorrowerCreate, LoanCreate
 
 SQLITE_URL = "sqlite:////tmp/fairdun_bench_gate.sqlite"
 PG_URL = "postgresql+psycopg://postgres@localhost:5432/fairdun_bench_gate"
@@ -77,18 +75,9 @@ def seed(engine: Engine, n_loans: int, zone: str) -> tuple[str, list[tuple[int, 
     caps = loans.CapPolicy(default_caps()[:2], default_caps()[0])
     targets: list[tuple[int, int, int]] = []
     with factory() as session:
-        inst = institutions.create(
-            session,
-            SYSTEM,
-            institutions.InstitutionCreate(
-                name="Gate Bench Bank",
-                credit_code=uscc.make("91110000100000002"),
-                kind=InstitutionKind.BANK,
-                licence_number="L-GATE",
-            ),
+        inst_id, product_id, admin = bench_lender(
+            session, "Gate Bench Bank", uscc.make("91110000100000002")
         )
-        admin = Principal(role=UserRole.INSTITUTION_ADMIN, institution_id=inst.id, name="bench")
-        product = loans.create_product(session, admin, ProductCreate(code="cash", name="cash"))
         now = datetime.now(UTC)
         for i in range(n_loans):
             borrower = loans.create_borrower(
@@ -100,7 +89,7 @@ def seed(engine: Engine, n_loans: int, zone: str) -> tuple[str, list[tuple[int, 
                 LoanCreate(
                     external_id=f"GL{i}",
                     borrower_id=borrower.id,
-                    product_id=product.id,
+                    product_id=product_id,
                     principal=1_200_000,
                     annual_rate="0.18",
                     term_months=12,
@@ -127,7 +116,7 @@ def seed(engine: Engine, n_loans: int, zone: str) -> tuple[str, list[tuple[int, 
         _, secret = identity.issue_api_token(
             session,
             SYSTEM,
-            ApiTokenCreate(name="dialer", role=UserRole.COLLECTOR, institution_id=inst.id),
+            ApiTokenCreate(name="dialer", role=UserRole.COLLECTOR, institution_id=inst_id),
         )
         session.commit()
     return secret, targets

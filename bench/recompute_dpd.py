@@ -23,22 +23,27 @@ import time
 from datetime import date, timedelta
 from typing import Any
 
-from benchkit import PG_URL, RESULTS, SQLITE_URL, fresh_engine, log, machine, peak_rss_mb
+from benchkit import (
+    PG_URL,
+    RESULTS,
+    SQLITE_URL,
+    bench_lender,
+    fresh_engine,
+    log,
+    machine,
+    peak_rss_mb,
+)
 from sqlalchemy import Boolean, Engine, bindparam, text
 from sqlalchemy.engine import make_url
 
-from fairdun.identity.models import Role
-from fairdun.identity.principal import SYSTEM, Principal
-from fairdun.institutions import service as institutions
 from fairdun.institutions import uscc
-from fairdun.institutions.models import InstitutionKind
 from fairdun.kit import crypto
 from fairdun.kit.clock import utcnow
 from fairdun.kit.db import UTCDateTime, session_factory
 from fairdun.loans import ledger, service
 from fairdun.loans.batch import recompute_as_of
 from fairdun.loans.models import Loan
-from fairdun.loans.schemas import BorrowerCreate, ProductCreate
+from fairdun.loans.schemas import BorrowerCreate
 
 AS_OF = date(2026, 11, 29)  # the daily run; the catch-up run is the day before
 
@@ -74,23 +79,14 @@ def seed_refs(engine: Engine) -> tuple[int, int, int]:
     crypto.configure(crypto.KeyRing.from_settings(f"b1:{key}", "b1", index_key))
     factory = session_factory(engine)
     with factory() as session:
-        inst = institutions.create(
-            session,
-            SYSTEM,
-            institutions.InstitutionCreate(
-                name="Bench Bank",
-                credit_code=uscc.make("91110000100000001"),
-                kind=InstitutionKind.BANK,
-                licence_number="L-BENCH",
-            ),
+        inst_id, product_id, admin = bench_lender(
+            session, "Bench Bank", uscc.make("91110000100000001")
         )
-        admin = Principal(role=Role.INSTITUTION_ADMIN, institution_id=inst.id, name="bench")
-        product = service.create_product(session, admin, ProductCreate(code="cash", name="cash"))
         borrower = service.create_borrower(
             session, admin, BorrowerCreate(external_id="B1", name="Bench Borrower")
         )
         session.commit()
-        return inst.id, product.id, borrower.id
+        return inst_id, product_id, borrower.id
 
 
 def generate(engine: Engine, n_loans: int) -> dict[str, int]:
