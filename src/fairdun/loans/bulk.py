@@ -36,7 +36,7 @@ import polars as pl
 
 from fairdun.loans import service
 from fairdun.loans.ledger import LoanStatus
-from fairdun.loans.terms import Instalment, LoanTerms, ProductRules, bucket_for
+from fairdun.loans.terms import Instalment, LoanTerms, ProductRules, bucket_changes
 
 __all__ = [
     "ANCHOR",
@@ -101,21 +101,8 @@ class BucketPlan:
 
 
 def bucket_plan(product_id: int, rules: ProductRules) -> BucketPlan:
-    bounds = sorted(
-        {b.min_days for b in rules.buckets}
-        | {b.max_days + 1 for b in rules.buckets if b.max_days is not None}
-    )
-    current = bucket_for(0, rules.buckets)
-    first = current
-    changes: list[tuple[int, str]] = []
-    for bound in bounds:
-        if bound < 1:
-            continue
-        code = bucket_for(bound, rules.buckets)
-        if code != current:
-            changes.append((bound, code))
-            current = code
-    return BucketPlan(product_id, first, tuple(changes))
+    first, changes = bucket_changes(rules.buckets)
+    return BucketPlan(product_id, first, changes)
 
 
 def product_frame(rules_by_id: dict[int, ProductRules]) -> pl.DataFrame:

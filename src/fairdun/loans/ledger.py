@@ -158,6 +158,7 @@ from fairdun.loans.terms import (
     LedgerInput,
     Pause,
     Payment,
+    bucket_changes,
     bucket_for,
 )
 
@@ -802,24 +803,16 @@ def _untouched(inp: LedgerInput, as_of: date) -> LedgerState:
             )
         )
 
-    buckets = rules.buckets
-    bucket = bucket_for(0, buckets)
+    bucket, changes = bucket_changes(rules.buckets)
     entered = start
     history: list[BucketSpell] = []
-    if dpd > 0:
-        assert oldest is not None
-        bounds = sorted(
-            {b.min_days for b in buckets}
-            | {b.max_days + 1 for b in buckets if b.max_days is not None}
-        )
-        for bound in bounds:
-            if bound < 1 or bound > dpd:
-                continue
-            now = bucket_for(bound, buckets)
-            if now != bucket:
-                day = oldest + timedelta(days=bound)
-                history.append(BucketSpell(bucket, entered, day))
-                bucket, entered = now, day
+    for bound, code in changes:
+        if bound > dpd:
+            break
+        assert oldest is not None  # dpd > 0
+        day = oldest + timedelta(days=bound)
+        history.append(BucketSpell(bucket, entered, day))
+        bucket, entered = code, day
     history.append(BucketSpell(bucket, entered, None))
 
     points = [(start, 0)]

@@ -107,6 +107,25 @@ def bucket_for(days_past_due: int, buckets: Sequence[Bucket] = DEFAULT_BUCKETS) 
     raise TermsError("days_past_due", f"{days_past_due} is in no bucket")
 
 
+def bucket_changes(buckets: Sequence[Bucket]) -> tuple[str, tuple[tuple[int, str], ...]]:
+    """Where the bucket changes as days past due climb one a day from 0: the bucket of 0
+    days, and (days past due, bucket entered) at each bound where it changes, ascending.
+    Between two bounds the bucket is constant, so these are all the changes there are."""
+    bounds = sorted(
+        {b.min_days for b in buckets} | {b.max_days + 1 for b in buckets if b.max_days is not None}
+    )
+    first = current = bucket_for(0, buckets)
+    changes: list[tuple[int, str]] = []
+    for bound in bounds:
+        if bound < 1:
+            continue
+        code = bucket_for(bound, buckets)
+        if code != current:
+            changes.append((bound, code))
+            current = code
+    return first, tuple(changes)
+
+
 @dataclass(frozen=True)
 class ProductRules:
     """What a product sets for all its loans: allocation, tolerance, buckets, penalty."""
