@@ -22,7 +22,7 @@ from fairdun.institutions.models import InstitutionKind, LicenceStatus
 from fairdun.institutions.schemas import EngagementCreate, LicenceChangeCreate
 from fairdun.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from fairdun.loans import service as loans
-from fairdun.loans.schemas import PaymentCreate
+from fairdun.loans.schemas import PauseCreate, PaymentCreate
 from tests.contacts.conftest import MORNING, Book, ask, minutes
 from tests.factories import (
     TODAY,
@@ -414,3 +414,46 @@ def test_sources_without_a_lawful_basis_are_refused_with_the_reason() -> None:
     with pytest.raises(ValueError, match="unknown source"):
         rules.check_source("friend_said_so")
     assert rules.check_source("court_record").value == "court_record"
+
+
+def test_a_dispute_pause_on_the_ledger_stops_collection_while_it_lasts(
+    db: Session, book: Book
+) -> None:
+    """A dispute recorded as a delinquency pause stops collection contacts under every
+    pack (the cn pack has no dispute rule of its own); a locating contact is not collection,
+    and once the pause has ended collection may resume."""
+    day = MORNING.date()
+    loans.pause_delinquency(
+        db,
+        lender_admin(book.lender),
+        book.loan.id,
+        PauseCreate(start_date=day, end_date=date(2026, 12, 3), reason="dispute"),
+        today=day,
+    )
+    db.commit()
+    during = ask(db, book.collector, book.loan, book.debtor, book.debtor_phone, MORNING)
+    assert [v.rule for v in during.violations] == ["fairdun.ledger-dispute"]
+    assert during.decision.earliest_lawful_at is None
+    after = ask(
+        db,
+        book.collector,
+        book.loan,
+        book.debtor,
+        book.debtor_phone,
+        datetime(2026, 12, 3, 2, 0, tzinfo=UTC),
+    )
+    assert after.decision.allowed, after.violations
+
+
+def test_a_hardship_pause_does_not_stop_contact(db: Session, book: Book) -> None:
+    day = MORNING.date()
+    loans.pause_delinquency(
+        db,
+        lender_admin(book.lender),
+        book.loan.id,
+        PauseCreate(start_date=day, reason="hardship"),
+        today=day,
+    )
+    db.commit()
+    result = ask(db, book.collector, book.loan, book.debtor, book.debtor_phone, MORNING)
+    assert result.decision.allowed, result.violations

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from fairdun.audit import service as audit
@@ -55,7 +56,7 @@ from fairdun.institutions.models import Institution
 from fairdun.kit import crypto
 from fairdun.kit.errors import Conflict, Forbidden, Invalid, NotFound, Throttled
 from fairdun.loans import repository as loans_repo
-from fairdun.loans.models import Borrower, Loan
+from fairdun.loans.models import Borrower, DelinquencyPause, Loan
 from fairdun.outbox import service as outbox
 from fairdun.outbox.models import OutboxChannel
 
@@ -87,6 +88,7 @@ RULE_WHITELIST = "fairdun.agency-whitelist"
 RULE_ABOVE_CAP = "fairdun.above-cap"
 RULE_SHIELD = "fairdun.third-party-shield"
 RULE_CONTACT_PERSON_TEXT = "fairdun.contact-person-message"
+RULE_LEDGER_DISPUTE = "fairdun.ledger-dispute"
 
 
 # --- engine identifiers -------------------------------------------------------------------
@@ -430,6 +432,34 @@ def _cap_violation(loan: Loan, data: AuthorizeCreate) -> Violation | None:
     return None
 
 
+def _ledger_dispute_violation(
+    session: Session, loan: Loan, data: AuthorizeCreate, now: datetime
+) -> Violation | None:
+    """A dispute recorded on the ledger (a delinquency pause for a dispute, covering today)
+    stops collection as an open dispute does, whatever the policy pack: the debt is being
+    checked, so it is not demanded meanwhile."""
+    if data.purpose is not Purpose.COLLECT:
+        return None
+    today = now.date()
+    found = session.scalar(
+        select(DelinquencyPause.id)
+        .where(
+            DelinquencyPause.loan_id == loan.id,
+            DelinquencyPause.reason == "dispute",
+            DelinquencyPause.start_date <= today,
+            or_(DelinquencyPause.end_date.is_(None), DelinquencyPause.end_date > today),
+        )
+        .limit(1)
+    )
+    if found is None:
+        return None
+    return Violation(
+        RULE_LEDGER_DISPUTE,
+        "the loan is paused for a dispute: no collection contact until the dispute is resolved.",
+        "该笔贷款因争议暂停：争议解决前不得催收。",
+    )
+
+
 def _shield_violation(session: Session, loan: Loan, point: ContactPoint) -> Violation | None:
     if point.kind != PointKind.PHONE:
         return None
@@ -532,6 +562,9 @@ def authorize(
     capped = _cap_violation(loan, data)
     if capped is not None:
         found.append(capped)
+    disputed = _ledger_dispute_violation(session, loan, data, now)
+    if disputed is not None:
+        found.append(disputed)
     gate_only = list(found)
 
     at = now
