@@ -19,8 +19,10 @@ from rich.progress import (
 from rich.table import Table
 
 from fairdun import __version__
+from fairdun.complaints.cli import complaints_app
 from fairdun.compliance.cli import audit_check, policy_app
 from fairdun.config import ConfigError, Settings, load_settings
+from fairdun.content.cli import content_app
 from fairdun.loans.import_columns import Kind
 from fairdun.outbox.cli import outbox_app
 
@@ -52,6 +54,8 @@ import_app = typer.Typer(
 )
 app.add_typer(import_app, name="import")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(content_app, name="content")
+app.add_typer(complaints_app, name="complaints")
 
 console = Console()
 err = Console(stderr=True)

@@ -69,6 +69,17 @@ class Settings(BaseSettings):
     rate_caps: str = "cn.24pct,cn.36pct"
     collectable_cap: str = "cn.24pct"
     one_year_lpr: Decimal = Field(default=Decimal("0.030"), ge=0, le=Decimal("0.5"))
+    # The reporting platform (complaints/config.py reads these).
+    complaint_evidence_dir: str = "var/evidence"
+    complaint_hold: str = "until_triaged"
+    complaint_reports_per_hour: int = Field(default=10, ge=1, le=10_000)
+
+    @field_validator("complaint_hold")
+    @classmethod
+    def _known_hold(cls, value: str) -> str:
+        if value not in ("off", "until_triaged", "until_closed"):
+            raise ValueError("must be off, until_triaged or until_closed")
+        return value
 
     @field_validator("default_locale")
     @classmethod

@@ -352,7 +352,13 @@ def test_a_contact_person_only_to_locate_a_lost_debtor_with_the_fixed_message(
     scripted = ask(
         db, book.collector, book.loan, person, point, now, purpose="locate", text="你朋友欠钱"
     )
-    assert [v.rule for v in scripted.violations] == ["fairdun.contact-person-message"]
+    # Both the fixed-message rule and the content checker (debt information to a contact
+    # person is a third-party disclosure) deny it.
+    assert [v.rule for v in scripted.violations] == [
+        "fairdun.contact-person-message",
+        "fairdun.content",
+    ]
+    assert "third-party-disclosure" in {f.category for f in scripted.findings}
     locate = ask(db, book.collector, book.loan, person, point, now, purpose="locate")
     assert locate.decision.allowed, locate.violations
     assert locate.message is not None

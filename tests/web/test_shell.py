@@ -85,13 +85,20 @@ def test_pages_load_no_external_resources(client: TestClient) -> None:
 
 
 NAV = {
-    Role.PLATFORM_ADMIN: {"/institutions", "/users", "/tokens", "/audit"},
-    Role.REGULATOR: {"/institutions", "/audit", "/loans"},
-    Role.INSTITUTION_ADMIN: {"/users", "/tokens", "/audit", "/loans"},
-    Role.COMPLIANCE_OFFICER: {"/audit", "/loans"},
-    Role.COLLECTOR: {"/loans"},
+    Role.PLATFORM_ADMIN: {"/institutions", "/users", "/tokens", "/audit", "/templates"},
+    Role.REGULATOR: {"/institutions", "/audit", "/loans", "/templates", "/complaints"},
+    Role.INSTITUTION_ADMIN: {
+        "/users",
+        "/tokens",
+        "/audit",
+        "/loans",
+        "/templates",
+        "/complaints",
+    },
+    Role.COMPLIANCE_OFFICER: {"/audit", "/loans", "/templates", "/complaints"},
+    Role.COLLECTOR: {"/loans", "/templates"},
     Role.RISK_ANALYST: {"/loans"},
-    Role.AGENCY_COLLECTOR: {"/loans"},
+    Role.AGENCY_COLLECTOR: {"/loans", "/templates"},
     Role.BORROWER: {"/loans"},
 }
 

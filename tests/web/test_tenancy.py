@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,14 +21,23 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fairdun.complaints import service as complaints
+from fairdun.complaints.config import ComplaintConfig
+from fairdun.complaints.evidence import EvidenceStore
+from fairdun.complaints.models import Complaint, ComplaintEvent, ComplaintEvidence
+from fairdun.complaints.schemas import ReportCreate, TriageCreate
 from fairdun.contacts import service as contacts
 from fairdun.contacts.models import ContactDecision, ContactLogEntry, ContactParty, ContactPoint
 from fairdun.contacts.schemas import AuthorizeCreate
 from fairdun.identity.models import ApiToken, Role, User
+from fairdun.identity.principal import Principal
 from fairdun.institutions.models import Institution, InstitutionKind, LicenceChange
 from fairdun.loans import service as loans
 from fairdun.loans.models import Borrower, DelinquencyPause, Loan, LoanPayment, Product
 from fairdun.loans.schemas import PauseCreate, PaymentCreate
+from fairdun.messaging import service as templates
+from fairdun.messaging.models import MessageTemplate
+from fairdun.messaging.schemas import TemplateCreate
 from fairdun.web.routes import all_routes
 from tests.factories import (
     TODAY,
@@ -61,6 +71,21 @@ PUBLIC = {
     ("POST", "/shield/verify"),
     ("POST", "/api/v1/shield/request"),
     ("POST", "/api/v1/shield/verify"),
+    # The reporting platform: anyone may report, and follow a case with its receipt.
+    ("GET", "/report"),
+    ("POST", "/report"),
+    ("GET", "/report/track"),
+    ("POST", "/report/track"),
+    ("GET", "/report/case"),
+    ("POST", "/report/case/evidence"),
+    ("POST", "/report/case/answer"),
+    ("POST", "/report/case/feedback"),
+    ("POST", "/api/v1/reports"),
+    ("GET", "/api/v1/reports/institutions"),
+    ("GET", "/api/v1/reports/case"),
+    ("POST", "/api/v1/reports/case/evidence"),
+    ("POST", "/api/v1/reports/case/answers"),
+    ("POST", "/api/v1/reports/case/feedback"),
 }
 
 # A valid request body per route, so that validation passes and tenancy is what decides.
@@ -111,11 +136,34 @@ JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "name": "I",
         "contract_reference": "G-1",
     },
+    ("POST", "/api/v1/content/check"): {"text": "您好，请按时还款。"},
+    ("POST", "/api/v1/templates"): {
+        "key": "intruder",
+        "channel": "sms",
+        "lang": "zh",
+        "body": "您好，请按时还款。",
+        "institution_id": "<B>",
+    },
+    ("POST", "/api/v1/templates/{template_id}/check"): {},
+    ("POST", "/api/v1/templates/{template_id}/activate"): {},
     ("POST", "/api/v1/parties/{party_id}/points"): {
         "kind": "phone",
         "value": "13800000000",
         "source": "borrower_provided",
     },
+    ("POST", "/api/v1/complaints/{complaint_id}/triage"): {"categories": [], "forward": True},
+    ("POST", "/api/v1/complaints/{complaint_id}/forward"): {},
+    ("POST", "/api/v1/complaints/{complaint_id}/response"): {
+        "outcome": "remedy",
+        "text": "intruder answer text",
+    },
+    ("POST", "/api/v1/complaints/{complaint_id}/complexity"): {
+        "complexity": "complex",
+        "reason": "intruder",
+    },
+    ("POST", "/api/v1/complaints/{complaint_id}/questions"): {"text": "intruder?"},
+    ("POST", "/api/v1/complaints/{complaint_id}/escalate"): {},
+    ("POST", "/api/v1/complaints/{complaint_id}/close"): {},
 }
 FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/institutions"): {
@@ -136,6 +184,9 @@ FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/logout"): {},
     ("POST", "/loans/{loan_id}/contacts/propose"): {"target": "", "channel": "call"},
     ("POST", "/loans/{loan_id}/contacts/outcome"): {"reservation": "x", "outcome": "no_answer"},
+    ("POST", "/templates/check"): {"text": "您好，请按时还款。"},
+    ("POST", "/templates"): {"key": "intruder", "channel": "sms", "lang": "zh", "body": "您好"},
+    ("POST", "/templates/{template_id}/activate"): {},
     ("POST", "/loans/{loan_id}/contacts/events"): {"kind": "cease_request"},
     ("POST", "/loans/{loan_id}/contacts/parties"): {
         "role": "guarantor",
@@ -144,6 +195,19 @@ FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
         "source": "borrower_provided",
         "contract_reference": "G-1",
     },
+    ("POST", "/complaints/{complaint_id}/triage"): {"forward": "1"},
+    ("POST", "/complaints/{complaint_id}/forward"): {},
+    ("POST", "/complaints/{complaint_id}/respond"): {
+        "outcome": "remedy",
+        "text": "intruder answer text",
+    },
+    ("POST", "/complaints/{complaint_id}/complexity"): {
+        "complexity": "complex",
+        "reason": "intruder",
+    },
+    ("POST", "/complaints/{complaint_id}/question"): {"text": "intruder?"},
+    ("POST", "/complaints/{complaint_id}/escalate"): {},
+    ("POST", "/complaints/{complaint_id}/close"): {},
 }
 # Routes that end the caller's own session; run last so the others keep a session.
 RUN_LAST = {("POST", "/logout")}
@@ -163,10 +227,13 @@ class World:
     b_product: Product
     b_party: int
     b_reservation: str
+    b_template: int
+    b_complaint: int
+    b_evidence: int
 
 
 @pytest.fixture
-def world(db: Session) -> World:
+def world(db: Session, tmp_path: Path) -> World:
     a = make_institution(db, name="甲方银行")
     b = make_institution(db, name=SECRET_B)
     agency = make_institution(db, name="丙方催收", kind=InstitutionKind.COLLECTION_AGENCY)
@@ -221,6 +288,47 @@ def world(db: Session) -> World:
         datetime(2026, 12, 1, 2, 0, tzinfo=UTC),
     )
     assert b_contact.reservation is not None
+    b_template = templates.create(
+        db,
+        lender_admin(b),
+        TemplateCreate(key="b-secret-template", channel="sms", lang="zh", body=SECRET_B),
+        datetime(2026, 12, 1, 2, 0, tzinfo=UTC),
+    )
+    # A report about B, forwarded to B, with an evidence file: only B and the regulator see it.
+    b_receipt = complaints.submit(
+        db,
+        ReportCreate(
+            reporter_kind="stranger",  # type: ignore[arg-type]
+            institution_id=b.id,
+            narrative=f"{SECRET_B} 的催收员每天打电话骚扰我。",
+        ),
+        [],
+        requester="198.51.100.9",
+        now=datetime(2026, 12, 1, 2, 0, tzinfo=UTC),
+        config=ComplaintConfig(evidence_dir=tmp_path),
+        store=EvidenceStore(tmp_path),
+    )
+    b_complaint = b_receipt.complaint
+    complaints.triage(
+        db,
+        Principal(role=Role.REGULATOR, institution_id=None, name="regulator"),
+        b_complaint.id,
+        TriageCreate(forward=True),
+        datetime(2026, 12, 1, 3, 0, tzinfo=UTC),
+        ComplaintConfig(evidence_dir=tmp_path),
+    )
+    b_evidence = ComplaintEvidence(
+        complaint_id=b_complaint.id,
+        storage_name="0" * 32,
+        original_name=SECRET_B,
+        kind="text",
+        content_type="text/plain; charset=utf-8",
+        size_bytes=1,
+        sha256="0" * 64,
+        created_at=datetime(2026, 12, 1, 2, 0, tzinfo=UTC),
+    )
+    db.add(b_evidence)
+    db.flush()
     db.commit()
     return World(
         a,
@@ -235,6 +343,9 @@ def world(db: Session) -> World:
         b_product,
         b_party,
         str(b_contact.reservation.reservation),
+        b_template.id,
+        b_complaint.id,
+        b_evidence.id,
     )
 
 
@@ -250,6 +361,9 @@ def fill(path: str, world: World) -> str:
         "product_id": world.b_product.id,
         "party_id": world.b_party,
         "reservation": world.b_reservation,
+        "template_id": world.b_template,
+        "complaint_id": world.b_complaint,
+        "evidence_id": world.b_evidence,
     }
     for name in re.findall(r"{(\w+)}", path):
         assert name in ids, (
@@ -304,6 +418,25 @@ def snapshot(db: Session, world: World) -> tuple[Any, ...]:
             for t in (ContactParty, ContactPoint, ContactLogEntry, ContactDecision)
         ),
         db.scalar(select(ContactLogEntry.outcome).where(ContactLogEntry.loan_id == loan.id)),
+        db.scalar(
+            select(func.count())
+            .select_from(MessageTemplate)
+            .where(MessageTemplate.institution_id == world.b.id)
+        ),
+        db.scalar(select(MessageTemplate.status).where(MessageTemplate.id == world.b_template)),
+        db.scalar(select(Complaint.status).where(Complaint.id == world.b_complaint)),
+        db.scalar(select(Complaint.complexity).where(Complaint.id == world.b_complaint)),
+        db.scalar(select(Complaint.response_text).where(Complaint.id == world.b_complaint)),
+        db.scalar(
+            select(func.count())
+            .select_from(ComplaintEvent)
+            .where(ComplaintEvent.complaint_id == world.b_complaint)
+        ),
+        db.scalar(
+            select(func.count())
+            .select_from(ComplaintEvidence)
+            .where(ComplaintEvidence.complaint_id == world.b_complaint)
+        ),
     )
 
 
@@ -369,7 +502,12 @@ def test_no_route_reaches_another_institutions_records(
             assert world.b_token.prefix not in response.text, (
                 f"{where}: leaks institution B's token"
             )
-            for marker in ("B-SECRET-LOAN", "B-SECRET-BORROWER", "b-secret-product"):
+            for marker in (
+                "B-SECRET-LOAN",
+                "B-SECRET-BORROWER",
+                "b-secret-product",
+                "b-secret-template",
+            ):
                 assert marker not in response.text, f"{where}: leaks institution B's {marker}"
         assert snapshot(db, world) == before, f"{where}: changed institution B's records"
 

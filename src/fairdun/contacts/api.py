@@ -12,6 +12,7 @@ from fairdun.contacts.schemas import (
     AccountEventCreate,
     AccountEventRead,
     AuthorizeCreate,
+    ContentFindingRead,
     DecisionRead,
     OutcomeCreate,
     OutcomeRead,
@@ -77,6 +78,7 @@ def decision_read(result: service.GateResult) -> DecisionRead:
         pack=d.pack,
         pack_version=d.pack_version,
         message=result.message,
+        findings=[ContentFindingRead.model_validate(f.as_json()) for f in result.findings],
     )
 
 

@@ -200,6 +200,7 @@ def propose(
     channel: Annotated[str, Form(max_length=20)] = "",
     purpose: Annotated[str, Form(max_length=30)] = "collect",
     amount: Annotated[str, Form(max_length=20)] = "",
+    text: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """``target`` is ``party_id:point_id`` from the form's choice of a party's number."""
     party_text, _, point_text = target.partition(":")
@@ -211,6 +212,7 @@ def propose(
             channel=channel or None,
             purpose=purpose,
             amount=round(float(amount) * 100) if amount.strip() else None,
+            text=text.strip() or None,
         )
         result = service.authorize(
             db, page.principal, data, now_of(request), request_locale(request)

@@ -127,6 +127,15 @@ class ViolationRead(BaseModel):
     message_zh: str
 
 
+class ContentFindingRead(BaseModel):
+    category: str
+    span: str
+    start: int
+    end: int
+    rule: str
+    explanation: str
+
+
 class DecisionRead(BaseModel):
     decision_id: int
     allowed: bool
@@ -141,6 +150,10 @@ class DecisionRead(BaseModel):
     pack_version: str
     message: str | None = Field(
         default=None, description="the fixed text to use (contact persons: a call-back request)"
+    )
+    findings: list[ContentFindingRead] = Field(
+        default_factory=list,
+        description="the content checker's findings in the proposed text (rule fairdun.content)",
     )
 
 

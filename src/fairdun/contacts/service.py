@@ -22,6 +22,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from fairdun.audit import service as audit
+from fairdun.complaints.gate import RULE_HOLD, holding_complaints
 from fairdun.compliance import packs
 from fairdun.compliance.engine import History
 from fairdun.compliance.events import (
@@ -36,6 +37,7 @@ from fairdun.compliance.events import (
 from fairdun.compliance.events import EventKind as EngineKind
 from fairdun.compliance.rules import Violation, missing_fact
 from fairdun.contacts import repository, rules
+from fairdun.contacts.content_gate import text_violations
 from fairdun.contacts.models import (
     ContactDecision,
     ContactLogEntry,
@@ -49,6 +51,7 @@ from fairdun.contacts.models import (
     ShieldVerification,
 )
 from fairdun.contacts.schemas import AccountEventCreate, AuthorizeCreate, PartyCreate, PointCreate
+from fairdun.content.types import Finding
 from fairdun.identity.models import Role as UserRole
 from fairdun.identity.principal import Principal
 from fairdun.institutions import service as institutions
@@ -89,6 +92,7 @@ RULE_ABOVE_CAP = "fairdun.above-cap"
 RULE_SHIELD = "fairdun.third-party-shield"
 RULE_CONTACT_PERSON_TEXT = "fairdun.contact-person-message"
 RULE_LEDGER_DISPUTE = "fairdun.ledger-dispute"
+RULE_COMPLAINT_HOLD = RULE_HOLD  # "fairdun.complaint-hold"
 
 
 # --- engine identifiers -------------------------------------------------------------------
@@ -376,6 +380,7 @@ class GateResult:
     reservation: ContactLogEntry | None
     party: ContactParty | None
     message: str | None
+    findings: tuple[Finding, ...] = ()  # the content checker's, for the agent's free text
 
 
 def _channel(value: str | None) -> Channel | Violation:
@@ -457,6 +462,26 @@ def _ledger_dispute_violation(
         RULE_LEDGER_DISPUTE,
         "the loan is paused for a dispute: no collection contact until the dispute is resolved.",
         "该笔贷款因争议暂停：争议解决前不得催收。",
+    )
+
+
+def _complaint_hold_violation(
+    session: Session, loan: Loan, data: AuthorizeCreate
+) -> Violation | None:
+    """A report of abusive collection that the borrower linked to this loan pauses its
+    collection until reviewed (FAIRDUN_COMPLAINT_HOLD); contacts for other purposes
+    (a required notice, answering the borrower) stay possible."""
+    if data.purpose is not Purpose.COLLECT:
+        return None
+    cases = holding_complaints(session, loan.id)
+    if not cases:
+        return None
+    listed = ", ".join(str(c) for c in cases)
+    return Violation(
+        RULE_COMPLAINT_HOLD,
+        f"a report of abusive collection about this loan is under review (case {listed}): "
+        "no collection contact until it is reviewed.",
+        f"借款人就该笔贷款的催收行为提出的举报正在处理（案件 {listed}）：处理前不得催收。",
     )
 
 
@@ -565,6 +590,21 @@ def authorize(
     disputed = _ledger_dispute_violation(session, loan, data, now)
     if disputed is not None:
         found.append(disputed)
+    held = _complaint_hold_violation(session, loan, data)
+    if held is not None:
+        found.append(held)
+    findings: list[Finding] = []
+    if data.text:
+        worded, findings = text_violations(
+            session,
+            text=data.text,
+            loan=loan,
+            lender=lender,
+            role=party.role if party is not None else None,
+            channel=data.channel,
+            pack_id=lender.policy_pack,
+        )
+        found.extend(worded)
     gate_only = list(found)
 
     at = now
@@ -678,10 +718,11 @@ def authorize(
             "channel": decided.channel,
             "purpose": decided.purpose,
             "collector_institution_id": actor.institution_id,
+            **({"content": sorted({f.category for f in findings})} if findings else {}),
         },
         at=now,
     )
-    return GateResult(decided, tuple(found), entry, party, message)
+    return GateResult(decided, tuple(found), entry, party, message, tuple(findings))
 
 
 def local_time(at: datetime | None, zone: str) -> str | None:

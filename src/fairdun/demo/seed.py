@@ -226,6 +226,7 @@ def seed_portfolio(
     if progress:
         progress(booked % 50)
     seed_contacts(session, as_of)
+    seed_templates(session)
     audit.record(
         session,
         actor="system",
@@ -386,3 +387,57 @@ def seed_contacts(session: Session, as_of: date) -> None:
             at,
         )
     session.flush()
+
+
+DEMO_TEMPLATES = (
+    # key, channel, first contact, body, activate
+    (
+        "due-reminder",
+        "sms",
+        False,
+        "{{ borrower_name }}您好，您在{{ institution }}尾号{{ loan_tail }}的借款本期应还"
+        "{{ amount_due }}，将于{{ due_date }}到期。请通过官方App还款，切勿转账给任何个人。"
+        "如有困难，可致电{{ phone }}协商还款计划。",
+        True,
+    ),
+    (
+        "first-call",
+        "call",
+        True,
+        "您好，我是{{ institution }}贷后服务专员{{ collector_name }}，请问是{{ borrower_name }}"
+        "本人吗？关于您尾号{{ loan_tail }}的借款，想和您确认一下还款安排。",
+        True,
+    ),
+    (
+        "old-agency-script",
+        "sms",
+        False,
+        "{{ borrower_name }}，再不还钱就把你欠款的事发到你全部通讯录，让你单位领导都知道。",
+        True,  # refused: it stays a draft and the refusal is in the audit trail
+    ),
+)
+
+
+def seed_templates(session: Session) -> None:
+    """The bank's message templates: two clean ones activated, and an abusive script an
+    agency once used, whose activation the content checker refused. Idempotent."""
+    from datetime import UTC, datetime
+
+    from fairdun.messaging import service as templates
+    from fairdun.messaging.models import MessageTemplate
+    from fairdun.messaging.schemas import TemplateCreate
+
+    bank = _institution_ids(session)["bank"]
+    if session.scalar(select(MessageTemplate.id).where(MessageTemplate.institution_id == bank)):
+        return
+    admin = Principal(role=Role.COMPLIANCE_OFFICER, institution_id=bank, name="demo")
+    now = datetime.now(UTC)
+    for key, channel, first, body, activate in DEMO_TEMPLATES:
+        template = templates.create(
+            session,
+            admin,
+            TemplateCreate(key=key, channel=channel, lang="zh", first_contact=first, body=body),
+            now,
+        )
+        if activate:
+            templates.activate(session, admin, template.id, now)

@@ -144,8 +144,10 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
 def import_all_models() -> None:
     """Import every domain's models so the metadata is complete (migrations, key rotation)."""
     import fairdun.audit.models
+    import fairdun.complaints.models
     import fairdun.contacts.models
     import fairdun.identity.models
     import fairdun.institutions.models
     import fairdun.loans.models
+    import fairdun.messaging.models
     import fairdun.outbox.models  # noqa: F401

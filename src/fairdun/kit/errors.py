@@ -62,3 +62,10 @@ class CollectionBlocked(DomainError):
 
     status_code = 403
     code = "collection_blocked"
+
+
+class Unavailable(DomainError):
+    """A part the request needs cannot run right now (mapped to 503)."""
+
+    status_code = 503
+    code = "unavailable"

@@ -14,9 +14,12 @@ from sqlalchemy.engine import Engine
 from fairdun import __version__
 from fairdun.audit import api as audit_api
 from fairdun.audit import pages as audit_pages
+from fairdun.complaints import api as complaints_api
+from fairdun.complaints import pages as complaints_pages
 from fairdun.config import ConfigError, Settings, get_settings
 from fairdun.contacts import api as contacts_api
 from fairdun.contacts import pages as contacts_pages
+from fairdun.content import api as content_api
 from fairdun.identity import api as identity_api
 from fairdun.identity import pages as identity_pages
 from fairdun.institutions import api as institutions_api
@@ -27,6 +30,8 @@ from fairdun.kit.db import make_engine, session_factory
 from fairdun.loans import api as loans_api
 from fairdun.loans import pages as loans_pages
 from fairdun.loans.service import CapPolicy
+from fairdun.messaging import api as messaging_api
+from fairdun.messaging import pages as messaging_pages
 from fairdun.web import errors
 from fairdun.web.deps import Db
 
@@ -90,6 +95,8 @@ def create_app(
         loans_api.router,
         contacts_api.router,
         contacts_api.public,
+        content_api.router,
+        messaging_api.router,
         identity_api.router,
         audit_api.router,
         identity_pages.router,
@@ -97,6 +104,10 @@ def create_app(
         audit_pages.router,
         loans_pages.router,
         contacts_pages.router,
+        messaging_pages.router,
+        complaints_api.router,
+        complaints_api.public,
+        complaints_pages.router,
     ):
         app.include_router(router)
 
