@@ -3,8 +3,9 @@
     .venv/bin/python bench/content_speed.py [--corpus corpus/content] [--messages 20000]
         [--model-messages 5000] [--out bench/results]
 
-1. Pins the process to one CPU and BLAS to one thread; reads every corpus message (train
-   and held-out, both languages, with its recipient, channel, jurisdiction and facts).
+1. Pins the process to one CPU and BLAS to one thread; reads every corpus message of the
+   train and dev (``heldout``) splits, both languages (never the blind ``test`` split),
+   with its recipient, channel, jurisdiction and facts.
 2. Warms up (lexicons compiled, jieba's dictionary and the model loaded): the time of the
    first call is reported as the cold start.
 3. Times, on the corpus messages repeated in order up to ``--messages``:
@@ -93,7 +94,10 @@ def read_messages(corpus: Path) -> list[tuple[str, Context]]:
     from fairdun.content import checker
 
     out: list[tuple[str, Context]] = []
-    for path in sorted(corpus.glob("*.jsonl")):
+    # The train and dev (heldout) splits only: the blind test split is read by
+    # bench/content_eval.py and nothing else.
+    paths = [p for split in ("train", "heldout") for p in sorted(corpus.glob(f"*.{split}.jsonl"))]
+    for path in paths:
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue

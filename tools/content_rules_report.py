@@ -6,9 +6,10 @@ Usage::
         [--misses] [--category threat] [--speed]
     .venv/bin/python tools/content_rules_report.py corpus/content/zh.train.jsonl [...]
 
-``--split`` names splits of ``corpus/content`` (``train``, ``heldout``); each is read for
-every language of ``--lang``. Files may also be given by path. The blind test split
-(``*.test.jsonl``) is refused: it is the final measure and must not be used for tuning.
+``--split`` names splits of ``corpus/content`` (``train``, ``heldout``, ``test``); each is
+read for every language of ``--lang``. Files may also be given by path. The ``test`` split
+has been measured once and is development data now; the blind split that replaces it
+(``*.test2*``) is refused: it is the final measure and must not be used for tuning.
 
 Each line of a split is ``{"id", "text", "lang", "recipient_role", "channel",
 "jurisdiction", "facts"?, "labels": [category, ...], "kind"}``. A message counts as a hit
@@ -35,7 +36,7 @@ from fairdun.content.rules import check_rules, warm_up
 from fairdun.content.types import CATEGORIES, MISSING_ELEMENT, Context, Facts
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "content"
-SPLITS = ("train", "heldout")
+SPLITS = ("train", "heldout", "test")
 
 _FACT_FIELDS = {
     "legal_action_intended",
@@ -65,8 +66,8 @@ def context(row: Row) -> Context:
 
 
 def _refuse_blind(path: Path) -> None:
-    if ".test." in path.name or path.name.endswith(".test.jsonl"):
-        sys.exit(f"{path}: refusing to read the blind test split")
+    if ".test2" in path.name:
+        sys.exit(f"{path}: refusing to read the blind test2 split")
 
 
 def read(paths: list[Path]) -> list[Row]:
@@ -125,10 +126,7 @@ class Score:
             for category in (*CATEGORIES, MISSING_ELEMENT):
                 t, p, n = self.tp[category], self.fp[category], self.fn[category]
                 precision, recall, f1 = self.prf(category)
-                print(
-                    f"  {category:24} {precision:6.3f} {recall:6.3f} {f1:6.3f} "
-                    f"{t:4} {p:3} {n:3}"
-                )
+                print(f"  {category:24} {precision:6.3f} {recall:6.3f} {f1:6.3f} {t:4} {p:3} {n:3}")
         print(f"  macro-F1 (12 categories) {self.macro_f1():.3f}")
         print(
             f"  false alarms on lawful messages: {self.alarms}/{self.lawful} "
@@ -140,7 +138,7 @@ def _split_paths(splits: list[str], langs: list[str]) -> list[tuple[str, Path]]:
     out = []
     for split in splits:
         if split not in SPLITS:
-            sys.exit(f"unknown split {split!r}; known: {', '.join(SPLITS)} (test is blind)")
+            sys.exit(f"unknown split {split!r}; known: {', '.join(SPLITS)} (test2 is blind)")
         for lang in langs:
             out.append((split, CORPUS / f"{lang}.{split}.jsonl"))
     return out
@@ -149,7 +147,7 @@ def _split_paths(splits: list[str], langs: list[str]) -> list[tuple[str, Path]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("paths", nargs="*", type=Path, help="split files (instead of --split)")
-    parser.add_argument("--split", default="", help="comma-separated: train,heldout")
+    parser.add_argument("--split", default="", help="comma-separated: train,heldout,test")
     parser.add_argument("--lang", default="zh,en", help="comma-separated: zh,en")
     parser.add_argument("--misses", action="store_true")
     parser.add_argument("--category", default="", help="with --misses: only this category")
@@ -177,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
                 for each in (score, split_score, total):
                     each.add(labels, got)
                 wanted = args.category
-                if args.misses and got != labels and (
-                    not wanted or (wanted in got) != (wanted in labels)
+                if (
+                    args.misses
+                    and got != labels
+                    and (not wanted or (wanted in got) != (wanted in labels))
                 ):
                     shown = [(f.category, f.span, f.rule) for f in findings]
                     print(f"  {row['id']} labels={sorted(labels)} got={shown}\n    {text}")

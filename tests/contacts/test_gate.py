@@ -354,10 +354,9 @@ def test_a_contact_person_only_to_locate_a_lost_debtor_with_the_fixed_message(
     )
     # Both the fixed-message rule and the content checker (debt information to a contact
     # person is a third-party disclosure) deny it.
-    assert [v.rule for v in scripted.violations] == [
-        "fairdun.contact-person-message",
-        "fairdun.content",
-    ]
+    rules_fired = [v.rule for v in scripted.violations]
+    assert rules_fired[0] == "fairdun.contact-person-message"
+    assert set(rules_fired[1:]) == {"fairdun.content"}
     assert "third-party-disclosure" in {f.category for f in scripted.findings}
     locate = ask(db, book.collector, book.loan, person, point, now, purpose="locate")
     assert locate.decision.allowed, locate.violations

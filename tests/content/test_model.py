@@ -70,9 +70,14 @@ def test_shipped_artefact_loads_and_matches_its_manifest() -> None:
         assert MISSING_ELEMENT not in m.categories(lang)
         probs = m.predict("test message", lang)
         assert all(0.0 <= p <= 1.0 for p in probs.values())
-    # The manifest says where the model came from.
-    assert manifest["training_data"]["files"]
-    assert all("heldout" not in name for name in manifest["training_data"]["files"])
+    # The manifest says where the model came from: train + the development splits, never
+    # the blind test2 split, and each file's hash.
+    data = manifest["training_data"]
+    assert set(data["splits"]) <= {"train", "heldout", "test"}
+    assert data["files"]
+    assert all(".test2." not in name for name in data["files"])
+    assert {f["split"] for f in data["files"].values()} == set(data["splits"])
+    assert all(len(f["sha256"]) == 64 for f in data["files"].values())
     assert manifest["versions"]["scikit-learn"]
 
 
@@ -108,6 +113,27 @@ def test_manifest_with_another_hash_is_refused(tmp_path: Path) -> None:
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(ModelIntegrityError):
         load_model(target)
+
+
+@pytest.mark.parametrize("blob", [b"", b"PK\x03\x04 truncated", b"\x93NUMPY not an npz"])
+def test_malformed_weights_with_a_matching_hash_are_an_artefact_error(
+    tmp_path: Path, blob: bytes
+) -> None:
+    target = _copy(tmp_path)
+    (target / "weights.npz").write_bytes(blob)
+    manifest_path = target / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["sha256"] = hashlib.sha256(blob).hexdigest()
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ModelArtefactError) as caught:
+        load_model(target)
+    assert not isinstance(caught.value, ModelIntegrityError)
+
+
+def test_unreadable_manifest_is_an_artefact_error(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").mkdir()  # a directory: reading it is an OSError
+    with pytest.raises(ModelArtefactError, match="cannot be read"):
+        load_model(tmp_path)
 
 
 def test_missing_artefact_is_a_clear_error(tmp_path: Path) -> None:
@@ -252,8 +278,10 @@ def _write_tiny_corpus(directory: Path) -> None:
                 }
                 lines.append(json.dumps(row, ensure_ascii=False))
         (directory / f"{lang}.train.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    # A held-out file that must never be read: unparseable on purpose.
+    # A dev (held-out) file, read only when asked for, and a blind test file that must
+    # never be read: both unparseable on purpose.
     (directory / "en.heldout.jsonl").write_text("not json\n", encoding="utf-8")
+    (directory / "en.test2.jsonl").write_text("not json\n", encoding="utf-8")
 
 
 TINY_OPTIONS = {"min_positives": 3, "folds": 3}
@@ -304,11 +332,60 @@ def test_training_cli_writes_a_loadable_artefact(tmp_path: Path) -> None:
     load_model(out)
 
 
-def test_training_refuses_heldout_files(tmp_path: Path) -> None:
+def test_training_refuses_the_blind_test_split(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     _write_tiny_corpus(corpus)
-    with pytest.raises(SystemExit, match="held-out"):
-        content_train.read_records([corpus / "en.heldout.jsonl"])
+    with pytest.raises(SystemExit, match="blind"):
+        content_train.read_records([corpus / "en.test2.jsonl"])
+    with pytest.raises(SystemExit, match="blind"):
+        content_train.train_files(corpus, ["train", "test2"])
+    with pytest.raises(SystemExit, match="blind"):
+        content_train.parse_splits("train,test2")
+    with pytest.raises(SystemExit, match="unknown split"):
+        content_train.parse_splits("train,dev2")
+    out = tmp_path / "model"
+    with pytest.raises(SystemExit, match="blind"):
+        content_train.main(["--corpus", str(corpus), "--out", str(out), "--splits", "test2"])
+    assert not out.exists()
+
+
+def test_training_on_train_and_dev_records_both_splits(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    _write_tiny_corpus(corpus)
+    # Replace the unparseable dev file with real lines: a second copy of the English
+    # compliant texts and threats (the same texts: grouped folds keep them together).
+    train_lines = (corpus / "en.train.jsonl").read_text(encoding="utf-8").splitlines()
+    dev = [json.loads(line) for line in train_lines[::2]]
+    for row in dev:
+        row["id"] = "dev-" + row["id"]
+    (corpus / "en.heldout.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in dev), encoding="utf-8"
+    )
+    assert content_train.parse_splits("train,heldout") == ["train", "heldout"]
+    files = content_train.train_files(corpus, ["train", "heldout"])
+    assert [p.name for p in files] == ["en.train.jsonl", "zh.train.jsonl", "en.heldout.jsonl"]
+    out = tmp_path / "model"
+    argv = ["--corpus", str(corpus), "--out", str(out), "--folds", "3", "--n-features", "4096"]
+    assert content_train.main([*argv, "--splits", "train,heldout"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    data = manifest["training_data"]
+    assert data["splits"] == ["train", "heldout"]
+    assert data["files"]["en.heldout.jsonl"] == {
+        "split": "heldout",
+        "sha256": hashlib.sha256((corpus / "en.heldout.jsonl").read_bytes()).hexdigest(),
+        "lines": len(dev),
+    }
+    assert "--splits train,heldout" in data["command"]
+    assert manifest["counts"]["en"]["messages"] == len(train_lines) + len(dev)
+    load_model(out)
+
+
+def test_folds_keep_one_text_on_one_side() -> None:
+    groups = ["a", "b", "a", "c", "d", "b", "e", "a"]
+    fold = content_train._folds(groups, 3, 0)
+    for g in set(groups):
+        assert len({int(f) for f, h in zip(fold, groups, strict=True) if h == g}) == 1
+    assert (fold == content_train._folds(groups, 3, 0)).all()
 
 
 def test_cold_reader_on_the_real_data() -> None:
@@ -334,3 +411,39 @@ def test_role_interaction_marks_recipients_who_may_not_hear_about_the_debt() -> 
     assert "r:not-debt-role" not in to_debtor
     assert "r:not-debt-role" in to_contact
     assert set(to_debtor) < set(to_contact)
+
+
+def test_threshold_selection_keeps_the_budget_out_of_sample() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    n, cats = 400, ["threat", "insult"]
+    y = np.zeros((n, 2), dtype=np.int_)
+    y[:60, 0] = 1
+    y[60:120, 1] = 1
+    # Positives score high, compliant messages mostly low with a noisy tail.
+    oof = np.where(y == 1, rng.uniform(0.3, 1.0, (n, 2)), rng.beta(1, 6, (n, 2)))
+    cv = content_train.LangCV(
+        categories=cats,
+        y=y,
+        oof=oof,
+        masks=np.ones((n, 2), dtype=bool),
+        compliant=~y.any(axis=1),
+        violations=y.any(axis=1),
+        enabled=[True, True],
+        fold=content_train._folds([str(i) for i in range(n)], 5, 0),
+    )
+    options = {**content_train.DEFAULT_OPTIONS, "false_alarm_budget": 0.02}
+    before, after, selection = content_train.select_thresholds(cv, options)
+    assert len(selection["candidates"]) == 16
+    chosen = selection["chosen"]
+    if selection["within_budget"]:
+        assert chosen["crossfit_false_alarm_rate"] <= 0.02
+        within = [
+            row for row in selection["candidates"] if row["crossfit_false_alarm_rate"] <= 0.02
+        ]
+        assert chosen["crossfit_macro_f1"] == max(r["crossfit_macro_f1"] for r in within)
+    assert all(a >= b for a, b in zip(after, before, strict=True))  # the budget only raises
+    assert all(t >= chosen["min_threshold"] for t in before)
+    again = content_train.select_thresholds(cv, options)
+    assert again[1] == after  # deterministic

@@ -85,8 +85,10 @@ def test_pages_load_no_external_resources(client: TestClient) -> None:
 
 
 NAV = {
-    Role.PLATFORM_ADMIN: {"/institutions", "/users", "/tokens", "/audit", "/templates"},
-    Role.REGULATOR: {"/institutions", "/audit", "/loans", "/templates", "/complaints"},
+    Role.PLATFORM_ADMIN: {"/institutions", "/users", "/tokens", "/audit", "/templates"}
+    | {"/dashboard"},
+    Role.REGULATOR: {"/institutions", "/audit", "/loans", "/templates", "/complaints"}
+    | {"/dashboard"},
     Role.INSTITUTION_ADMIN: {
         "/users",
         "/tokens",
@@ -94,8 +96,9 @@ NAV = {
         "/loans",
         "/templates",
         "/complaints",
+        "/dashboard",
     },
-    Role.COMPLIANCE_OFFICER: {"/audit", "/loans", "/templates", "/complaints"},
+    Role.COMPLIANCE_OFFICER: {"/audit", "/loans", "/templates", "/complaints", "/dashboard"},
     Role.COLLECTOR: {"/loans", "/templates"},
     Role.RISK_ANALYST: {"/loans"},
     Role.AGENCY_COLLECTOR: {"/loans", "/templates"},

@@ -86,6 +86,11 @@ PUBLIC = {
     ("POST", "/api/v1/reports/case/evidence"),
     ("POST", "/api/v1/reports/case/answers"),
     ("POST", "/api/v1/reports/case/feedback"),
+    # Public statistics and the borrower education pages.
+    ("GET", "/stats"),
+    ("GET", "/learn"),
+    ("GET", "/learn/check"),
+    ("GET", "/learn/cost"),
 }
 
 # A valid request body per route, so that validation passes and tenancy is what decides.

@@ -67,6 +67,7 @@ from fairdun.web.deps import (
     session_policy,
     settings_of,
 )
+from fairdun.web.forms import error_field, error_text
 from fairdun.web.security import PRESESSION_COOKIE, SESSION_COOKIE, make_csrf
 from fairdun.web.templating import render
 
@@ -133,6 +134,9 @@ EVENT = {
     "marked_extended": N_("Extended to 60 days with a senior's approval"),
     "hold_placed": N_("Collection of the loan paused"),
     "hold_released": N_("Collection pause lifted"),
+    "publish_consented": N_(
+        "The reporter agreed to publish the account, with personal data removed"
+    ),
     "reminder_due_soon": N_("Reminder: the answer is due soon"),
     "reminder_overdue": N_("Reminder: the answer is overdue"),
 }
@@ -183,18 +187,7 @@ def fmt_due(at: datetime | None) -> str:
 
 def _error_text(exc: Exception) -> tuple[str, str | None]:
     """The message and the first field it names."""
-    if isinstance(exc, ValidationError):
-        errors = exc.errors()
-        parts = []
-        for e in errors:
-            loc = ".".join(str(p) for p in e["loc"] if not isinstance(p, int))
-            parts.append(f"{loc}: {e['msg'].removeprefix('Value error, ')}")
-        first = next((str(e["loc"][0]) for e in errors if e["loc"]), None)
-        return "; ".join(parts), first
-    if isinstance(exc, DomainError):
-        field = exc.details[0].get("field") if exc.details else None
-        return exc.message, field
-    return str(exc), None
+    return error_text(exc), error_field(exc)
 
 
 def _status_of(exc: Exception) -> int:
@@ -292,6 +285,7 @@ def report_submit(
     reporter_phone: Annotated[str, Form(max_length=40)] = "",
     consent_share_identity: Annotated[str, Form(max_length=5)] = "",
     share_evidence: Annotated[str, Form(max_length=5)] = "",
+    consent_publish: Annotated[str, Form(max_length=5)] = "",
     shield: Annotated[str, Form(max_length=5)] = "",
     shield_phone: Annotated[str, Form(max_length=40)] = "",
     loan_id: Annotated[str, Form(max_length=12)] = "",
@@ -312,6 +306,7 @@ def report_submit(
         "reporter_phone": reporter_phone,
         "consent_share_identity": bool(consent_share_identity),
         "share_evidence": bool(share_evidence),
+        "consent_publish": bool(consent_publish),
         "shield": bool(shield),
         "shield_phone": shield_phone,
         "loan_id": loan_id,
@@ -339,6 +334,7 @@ def report_submit(
             reporter_phone=reporter_phone or None,
             consent_share_identity=bool(consent_share_identity),
             share_evidence=bool(share_evidence),
+            consent_publish=bool(consent_publish),
             shield_phone=(shield_phone or None) if shield else None,
             loan_id=_opt_int(loan_id),
             website=website,

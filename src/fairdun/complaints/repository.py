@@ -142,8 +142,22 @@ def evidence_count(session: Session, complaint_id: int) -> int:
 # --- near-duplicates -------------------------------------------------------------------------
 
 
-def candidates(session: Session, bands: Iterable[str], exclude: int) -> list[Complaint]:
-    """Reports sharing at least one band key with the given ones."""
+CANDIDATE_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: int
+    group_id: int | None
+    fingerprint: bytes | None
+
+
+def candidates(
+    session: Session, bands: Iterable[str], exclude: int, limit: int = CANDIDATE_LIMIT
+) -> list[Candidate]:
+    """The most recent reports (at most ``limit``) sharing at least one band key with the
+    given ones: only what grouping needs, no encrypted column is read. A template filed
+    thousands of times forms one group, so its newest members are enough to find it."""
     keys = list(bands)
     if not keys:
         return []
@@ -152,9 +166,13 @@ def candidates(session: Session, bands: Iterable[str], exclude: int) -> list[Com
         .where(ComplaintBand.band.in_(keys), ComplaintBand.complaint_id != exclude)
         .distinct()
     )
-    return list(
-        session.scalars(select(Complaint).where(Complaint.id.in_(ids)).order_by(Complaint.id))
-    )
+    rows = session.execute(
+        select(Complaint.id, Complaint.group_id, Complaint.fingerprint)
+        .where(Complaint.id.in_(ids))
+        .order_by(Complaint.id.desc())
+        .limit(limit)
+    ).all()
+    return [Candidate(int(i), g, f) for i, g, f in rows]
 
 
 def add_bands(session: Session, complaint_id: int, bands: Iterable[str]) -> None:
@@ -202,7 +220,10 @@ def add_intake_mark(session: Session, requester_hash: str, at: datetime) -> None
 
 
 def forget_intake_before(session: Session, cutoff: datetime) -> None:
-    session.execute(delete(IntakeMark).where(IntakeMark.created_at < cutoff))
+    session.execute(
+        delete(IntakeMark).where(IntakeMark.created_at < cutoff),
+        execution_options={"synchronize_session": False},  # the marks are never loaded
+    )
 
 
 # --- the registry and the institutions' staff, as the reporting platform needs them ---------

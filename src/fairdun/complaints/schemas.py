@@ -64,6 +64,8 @@ class ReportCreate(BaseModel):
     reporter_phone: str | None = Field(default=None, max_length=30)
     consent_share_identity: bool = False
     share_evidence: bool = False
+    # Consent to publish the account on the public statistics page, masked; off by default.
+    consent_publish: bool = False
     shield_phone: str | None = Field(default=None, max_length=30)
     loan_id: int | None = None
     # The honeypot: hidden from people, filled in by form-filling robots.

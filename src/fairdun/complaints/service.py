@@ -271,7 +271,7 @@ def _group(session: Session, complaint: Complaint, fp: similarity.Fingerprint) -
     complaint.group_id = complaint.id
     if not fp.usable:
         return 1
-    best: tuple[float, Complaint] | None = None
+    best: tuple[float, repository.Candidate] | None = None
     for other in repository.candidates(session, fp.bands, complaint.id):
         if other.fingerprint is None:
             continue
@@ -441,6 +441,10 @@ def submit(
     _event(
         session, complaint, "submitted", Party.REPORTER, "reporter", now, to_status=Status.SUBMITTED
     )
+    if data.consent_publish:
+        # The consent is kept on the timeline, with its time: the public statistics page
+        # publishes the masked account only of reports that carry it.
+        _event(session, complaint, "publish_consented", Party.REPORTER, "reporter", now)
     if hold:
         _event(
             session,

@@ -32,6 +32,7 @@ from fairdun.web.deps import (
     now_of,
     settings_of,
 )
+from fairdun.web.forms import error_text as _error_text
 from fairdun.web.security import PRESESSION_COOKIE, make_csrf
 from fairdun.web.templating import render, request_locale
 
@@ -84,17 +85,6 @@ LABELS = [
     N_("contact_refused"),
     N_("contact_agreement"),
 ]
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-    if isinstance(exc, DomainError):
-        return exc.message
-    return str(exc)
 
 
 def _decision_view(d: ContactDecision, locale: str) -> dict[str, Any]:

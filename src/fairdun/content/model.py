@@ -23,9 +23,10 @@ the file). ``model/manifest.json`` records its SHA-256, which is checked on ever
 mismatch is refused with :class:`ModelIntegrityError`.
 
 **Decisions.** The model judges the whole message against a per-category threshold chosen
-by cross-validation on the training split (favouring precision). It reports only the
-categories the rules did not already find, never ``missing-element`` (the rules check
-required elements), and the span it reports is the sentence or clause that scores highest.
+by cross-validation on its training splits (train + dev; favouring precision, within a
+false-alarm budget on lawful messages). It reports only the categories the rules did not
+already find, never ``missing-element`` (the rules check required elements), and the span
+it reports is the sentence or clause that scores highest.
 
 **Fact-conditional categories.** ``false-legal`` and ``unlawful-amount`` depend on the
 account facts, which a text classifier cannot weigh. The model may report them only when
@@ -49,6 +50,7 @@ import json
 import re
 import threading
 import unicodedata
+import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -285,6 +287,8 @@ def _read(directory: Path) -> ContentModel:
         ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelArtefactError(f"{manifest_path} is not valid JSON: {exc}") from None
+    except OSError as exc:
+        raise ModelArtefactError(f"{manifest_path} cannot be read: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelArtefactError(f"{manifest_path} is not a {FORMAT} manifest")
     weights_path = directory / str(manifest.get("artefact", WEIGHTS_NAME))
@@ -292,6 +296,10 @@ def _read(directory: Path) -> ContentModel:
         blob = weights_path.read_bytes()
     except FileNotFoundError:
         raise ModelArtefactError(f"the model weights {weights_path} are missing") from None
+    except OSError as exc:
+        raise ModelArtefactError(
+            f"the model weights {weights_path} cannot be read: {exc}"
+        ) from None
     digest = hashlib.sha256(blob).hexdigest()
     if digest != manifest.get("sha256"):
         raise ModelIntegrityError(
@@ -323,7 +331,16 @@ def _read(directory: Path) -> ContentModel:
             )
     except ModelArtefactError:
         raise
-    except (KeyError, ValueError, TypeError, IndexError, OSError) as exc:
+    except (
+        KeyError,
+        ValueError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        EOFError,
+        OSError,
+        zipfile.BadZipFile,
+    ) as exc:
         raise ModelArtefactError(f"{weights_path} is malformed: {exc}") from None
     return ContentModel(config, langs, sha256=digest, size_bytes=len(blob), path=directory)
 

@@ -12,7 +12,9 @@
      the debt is not time-barred; a fee named in ``facts.allowed_fees``). Unknown facts
      are the strict case: the finding stands.
    * a *distancing cue* in the same sentence (quoted or reported speech in a scam
-     warning: "冒充…", "fraudsters claim to be …").
+     warning: "冒充…", "fraudsters claim to be …"); for a match inside a quotation, a cue
+     anywhere in the message outside that quotation (a warning that quotes a threat:
+     "texts saying 'we know where you sleep' … We did not send them").
    * a *negation* in the same clause, at most ``window`` tokens before the match ("我们
      不会上门", "we will not sue"). Chinese clauses are segmented with jieba (only when a
      candidate needs the check). Conditions on the debtor ("不还就…", "if you don't pay")
@@ -59,6 +61,7 @@ _QUOTES = re.compile(
     r"|\"[^\"\n]{0,400}\"|(?<!\w)'[^'\n]{0,400}'(?!\w)"
 )
 _SENTENCE_END = re.compile(r"[。！？!?\n]|\.(?=\s|$)")
+_QUESTION = "?？"
 _EN_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 _ZH_SKIP = re.compile(r"[\s\W_]+")
 _LOOKBACK = 80  # characters searched back for a clause start
@@ -172,9 +175,21 @@ def _distanced(lexicon: Lexicon, text: _Text, start: int, end: int) -> bool:
     low, high = start, end
     for q_start, q_end in text.quote_spans():
         if q_start < start and end < q_end:
+            # A quoted phrase in a message that distances itself anywhere (a scam warning
+            # quoting what fraudsters wrote, an apology quoting an agent) is reported
+            # speech: any cue outside the quotation counts, not only one in its sentence.
+            for cue in lexicon.distancing.finditer(text.match):
+                if cue.end() <= q_start or cue.start() >= q_end:
+                    return True
             low, high = q_start, q_end
             break
     begin, stop = _sentence(text.match, low, high)
+    # A question the sender then answers ("A court date? You have none." / "上门费？这些我们
+    # 都不收"): the answer belongs to the same statement, up to three questions on.
+    for _ in range(3):
+        if stop >= len(text.match) or text.match[stop] not in _QUESTION:
+            break
+        stop = _sentence(text.match, stop + 1, stop + 1)[1]
     for cue in lexicon.distancing.finditer(text.match, begin, stop):
         if cue.end() <= start or cue.start() >= end:
             return True

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fairdun.audit import service as audit
+from fairdun.complaints.demo import seed_complaints
 from fairdun.demo import portfolio
 from fairdun.identity import repository as identity_repo
 from fairdun.identity import service as identity
@@ -227,6 +228,7 @@ def seed_portfolio(
         progress(booked % 50)
     seed_contacts(session, as_of)
     seed_templates(session)
+    seed_complaints(session, as_of)
     audit.record(
         session,
         actor="system",

@@ -14,17 +14,10 @@ from fairdun.institutions.models import InstitutionKind, LicenceStatus
 from fairdun.institutions.schemas import InstitutionCreate, LicenceChangeCreate
 from fairdun.kit.errors import DomainError
 from fairdun.web.deps import CsrfChecked, CurrentPage, Db
+from fairdun.web.forms import error_text as _error_text
 from fairdun.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-    if isinstance(exc, DomainError):
-        return exc.message
-    return str(exc)
 
 
 @router.get("/institutions", response_class=HTMLResponse)

@@ -17,6 +17,7 @@ from fairdun.messaging import service
 from fairdun.messaging.render import VARIABLES
 from fairdun.messaging.schemas import TemplateCreate
 from fairdun.web.deps import CsrfChecked, CurrentPage, Db, now_of
+from fairdun.web.forms import error_text as _error_text
 from fairdun.web.templating import render, request_locale
 
 router = APIRouter(include_in_schema=False)
@@ -50,17 +51,6 @@ LABELS = [
     N_("active"),
     N_("retired"),
 ]
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-    if isinstance(exc, DomainError):
-        return exc.message
-    return str(exc)
 
 
 def finding_views(text: str, findings: list[Finding], locale: str) -> list[dict[str, Any]]:

@@ -15,7 +15,9 @@ from fairdun import __version__
 from fairdun.audit import api as audit_api
 from fairdun.audit import pages as audit_pages
 from fairdun.complaints import api as complaints_api
+from fairdun.complaints import dashboard as complaints_dashboard
 from fairdun.complaints import pages as complaints_pages
+from fairdun.complaints import public as complaints_public
 from fairdun.config import ConfigError, Settings, get_settings
 from fairdun.contacts import api as contacts_api
 from fairdun.contacts import pages as contacts_pages
@@ -108,6 +110,8 @@ def create_app(
         complaints_api.router,
         complaints_api.public,
         complaints_pages.router,
+        complaints_dashboard.router,
+        complaints_public.router,
     ):
         app.include_router(router)
 

@@ -43,6 +43,7 @@ LABELS = [
     N_("csrf_failed"),
     N_("login_required"),
     N_("collection_blocked"),
+    N_("unavailable"),
     # why an institution may not collect (institutions.rules.CollectionCheck.code)
     N_("regulator_does_not_collect"),
     N_("licence_suspended"),
