@@ -473,15 +473,14 @@ def _complaint_hold_violation(
     (a required notice, answering the borrower) stay possible."""
     if data.purpose is not Purpose.COLLECT:
         return None
-    cases = holding_complaints(session, loan.id)
-    if not cases:
+    if not holding_complaints(session, loan.id):
         return None
-    listed = ", ".join(str(c) for c in cases)
+    # No case id in the reason: the collector need not learn which report, or whose.
     return Violation(
         RULE_COMPLAINT_HOLD,
-        f"a report of abusive collection about this loan is under review (case {listed}): "
-        "no collection contact until it is reviewed.",
-        f"借款人就该笔贷款的催收行为提出的举报正在处理（案件 {listed}）：处理前不得催收。",
+        "collection of this loan is paused while the regulator reviews its collection "
+        "conduct: no collection contact until the review is done.",
+        "监管部门正在审查该笔贷款的催收行为，审查完成前暂停催收。",
     )
 
 
