@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import platform
 import resource
@@ -17,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from fairdun.identity.principal import Principal
-from fairdun.kit import migrate
+from fairdun.kit import crypto, migrate
 from fairdun.kit.db import make_engine
 
 SQLITE_URL = "sqlite:////tmp/fairdun_bench.sqlite"
@@ -112,3 +113,16 @@ def bench_lender(session: Session, name: str, credit_code: str) -> tuple[int, in
     admin = Principal(role=Role.INSTITUTION_ADMIN, institution_id=inst.id, name="bench")
     product = loans.create_product(session, admin, ProductCreate(code="cash", name="cash"))
     return inst.id, product.id, admin
+
+
+def bench_keys() -> dict[str, str]:
+    """Fresh random data and blind-index keys, configured for this process; the returned
+    ``FAIRDUN_*`` variables give a child process (a server, the CLI) the same keys."""
+    key = base64.b64encode(os.urandom(32)).decode()
+    index_key = base64.b64encode(os.urandom(32)).decode()
+    crypto.configure(crypto.KeyRing.from_settings(f"b1:{key}", "b1", index_key))
+    return {
+        "FAIRDUN_DATA_KEYS": f"b1:{key}",
+        "FAIRDUN_ACTIVE_KEY_ID": "b1",
+        "FAIRDUN_BLIND_INDEX_KEY": index_key,
+    }

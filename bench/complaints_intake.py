@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
 import io
 import json
@@ -41,7 +40,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from benchkit import RESULTS, fresh_engine, log, machine
+from benchkit import RESULTS, bench_keys, fresh_engine, log, machine
 
 SQLITE_URL = "sqlite:////tmp/fairdun_bench_intake.sqlite"
 PG_URL = "postgresql+psycopg://postgres@localhost:5432/fairdun_bench_intake"
@@ -311,18 +310,12 @@ def main() -> None:
     from fairdun.institutions import uscc
     from fairdun.institutions.models import InstitutionKind
     from fairdun.institutions.schemas import InstitutionCreate
-    from fairdun.kit import crypto
     from fairdun.kit.db import session_factory
 
-    key = base64.b64encode(os.urandom(32)).decode()
-    index_key = base64.b64encode(os.urandom(32)).decode()
     env_keys = {
-        "FAIRDUN_DATA_KEYS": f"b1:{key}",
-        "FAIRDUN_ACTIVE_KEY_ID": "b1",
-        "FAIRDUN_BLIND_INDEX_KEY": index_key,
+        **bench_keys(),
         "FAIRDUN_SECRET_KEY": secrets.token_urlsafe(48),
     }
-    crypto.configure(crypto.KeyRing.from_settings(f"b1:{key}", "b1", index_key))
     engine = fresh_engine(args.db, url)
     with session_factory(engine)() as session:
         institutions.create(

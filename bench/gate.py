@@ -24,7 +24,6 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
 import json
 import os
@@ -36,7 +35,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from benchkit import RESULTS, bench_lender, fresh_engine, log, machine
+from benchkit import RESULTS, bench_keys, bench_lender, fresh_engine, log, machine
 from sqlalchemy import Engine
 
 from fairdun.compliance import packs
@@ -49,7 +48,6 @@ from fairdun.identity.models import Role as UserRole
 from fairdun.identity.principal import SYSTEM
 from fairdun.identity.schemas import ApiTokenCreate
 from fairdun.institutions import uscc
-from fairdun.kit import crypto
 from fairdun.kit.db import session_factory
 from fairdun.loans import service as loans
 from fairdun.loans.apr import default_caps
@@ -319,14 +317,7 @@ def main() -> None:
     args = parser.parse_args()
     url = args.url or (SQLITE_URL if args.db == "sqlite" else PG_URL)
 
-    key = base64.b64encode(os.urandom(32)).decode()
-    index_key = base64.b64encode(os.urandom(32)).decode()
-    env_keys = {
-        "FAIRDUN_DATA_KEYS": f"b1:{key}",
-        "FAIRDUN_ACTIVE_KEY_ID": "b1",
-        "FAIRDUN_BLIND_INDEX_KEY": index_key,
-    }
-    crypto.configure(crypto.KeyRing.from_settings(f"b1:{key}", "b1", index_key))
+    env_keys = bench_keys()
     engine = fresh_engine(args.db, url)
     zone = midday_zone(datetime.now(UTC))
     log(f"seeding {args.loans:,} loans; debtors' numbers in {zone} (about 13:00 there now)")

@@ -23,7 +23,6 @@ importer's per-terms cache; see BENCHMARKS.md).
 from __future__ import annotations
 
 import argparse
-import base64
 import csv
 import json
 import os
@@ -41,6 +40,7 @@ from benchkit import (
     PG_URL,
     RESULTS,
     SQLITE_URL,
+    bench_keys,
     bench_lender,
     children_peak_rss_mb,
     fresh_engine,
@@ -50,7 +50,6 @@ from benchkit import (
 from sqlalchemy import Engine, func, select, text
 
 from fairdun.institutions import uscc
-from fairdun.kit import crypto
 from fairdun.kit.db import session_factory
 from fairdun.loans import ledger, service
 from fairdun.loans.models import Borrower, InstalmentRow, Loan
@@ -312,14 +311,7 @@ def main() -> None:
     url = args.url or (SQLITE_URL if args.db == "sqlite" else PG_URL)
 
     path = write_file(args.loans, args.seed, args.distinct_principals)
-    key = base64.b64encode(os.urandom(32)).decode()
-    index_key = base64.b64encode(os.urandom(32)).decode()
-    env_keys = {
-        "FAIRDUN_DATA_KEYS": f"b1:{key}",
-        "FAIRDUN_ACTIVE_KEY_ID": "b1",
-        "FAIRDUN_BLIND_INDEX_KEY": index_key,
-    }
-    crypto.configure(crypto.KeyRing.from_settings(f"b1:{key}", "b1", index_key))
+    env_keys = bench_keys()
     engine = fresh_engine(args.db, url)
     log(f"seeding the lender and {args.loans:,} borrowers")
     seed_lender(engine, args.loans)

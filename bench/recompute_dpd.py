@@ -16,9 +16,7 @@ sample, extrapolated per loan. See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
-import os
 import time
 from datetime import date, timedelta
 from typing import Any
@@ -27,6 +25,7 @@ from benchkit import (
     PG_URL,
     RESULTS,
     SQLITE_URL,
+    bench_keys,
     bench_lender,
     fresh_engine,
     log,
@@ -37,7 +36,6 @@ from sqlalchemy import Boolean, Engine, bindparam, text
 from sqlalchemy.engine import make_url
 
 from fairdun.institutions import uscc
-from fairdun.kit import crypto
 from fairdun.kit.clock import utcnow
 from fairdun.kit.db import UTCDateTime, session_factory
 from fairdun.loans import ledger, service
@@ -74,9 +72,7 @@ class Sql:
 
 def seed_refs(engine: Engine) -> tuple[int, int, int]:
     """Institution, product (default rules) and one borrower, through the services."""
-    key = base64.b64encode(os.urandom(32)).decode()
-    index_key = base64.b64encode(os.urandom(32)).decode()
-    crypto.configure(crypto.KeyRing.from_settings(f"b1:{key}", "b1", index_key))
+    bench_keys()
     factory = session_factory(engine)
     with factory() as session:
         inst_id, product_id, admin = bench_lender(
