@@ -150,4 +150,5 @@ def import_all_models() -> None:
     import fairdun.institutions.models
     import fairdun.loans.models
     import fairdun.messaging.models
-    import fairdun.outbox.models  # noqa: F401
+    import fairdun.outbox.models
+    import fairdun.risk.models  # noqa: F401
