@@ -117,8 +117,12 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(engine: Engine) -> Settings:
-    return make_settings(engine.url.render_as_string(hide_password=False))
+def settings(engine: Engine, tmp_path: Path) -> Settings:
+    # The risk model directory is the test's own: never the developer's var/risk-models.
+    return make_settings(
+        engine.url.render_as_string(hide_password=False),
+        risk_model_dir=str(tmp_path / "risk-models"),
+    )
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from fairdun.config import ConfigError, Settings, load_settings
 from fairdun.content.cli import content_app
 from fairdun.loans.import_columns import Kind
 from fairdun.outbox.cli import outbox_app
+from fairdun.risk.cli import lists_app, risk_app
 
 if TYPE_CHECKING:
     from datetime import date
@@ -56,6 +57,8 @@ app.add_typer(import_app, name="import")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(content_app, name="content")
 app.add_typer(complaints_app, name="complaints")
+app.add_typer(risk_app, name="risk")
+app.add_typer(lists_app, name="lists")
 
 console = Console()
 err = Console(stderr=True)
@@ -343,6 +346,21 @@ def demo(
         if booked:
             # A database reused on a later day: move every open loan to today (set-based).
             recompute_as_of(session, today)
+    if booked:
+        from fairdun.risk.demo import seed_risk
+
+        with console.status("risk control: model, scores, lists and limits"):
+            risk = seed_risk(engine, factory, settings, today)
+        if risk.model_id:
+            how = "trained on the demo ledger" if risk.trained else "reused"
+            console.print(
+                f"risk model {risk.model_id} ({how}): {risk.scored} loans scored today, "
+                f"{risk.decisions} limit/rate decisions"
+            )
+        else:
+            console.print(
+                f"risk model: none ({risk.problem}); {risk.decisions} limit/rate decisions"
+            )
     url = f"http://{settings.host}:{port or settings.port}/"
     console.print(
         f"database: {engine.url.render_as_string(hide_password=True)} "

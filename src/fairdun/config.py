@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     complaint_evidence_dir: str = "var/evidence"
     complaint_hold: str = "until_triaged"
     complaint_reports_per_hour: int = Field(default=10, ge=1, le=10_000)
+    # Risk control (risk/service.py): where model bundles live (the file ACTIVE there names
+    # the one in use), the limit and rate rule set, and the loss given default that turns a
+    # probability and an exposure into the watchlist's expected loss.
+    risk_model_dir: str = "var/risk-models"
+    risk_rules: str = "credit-cn-default"
+    risk_loss_given_default: Decimal = Field(default=Decimal("1"), gt=0, le=1)
 
     @field_validator("complaint_hold")
     @classmethod

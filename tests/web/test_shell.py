@@ -88,7 +88,7 @@ NAV = {
     Role.PLATFORM_ADMIN: {"/institutions", "/users", "/tokens", "/audit", "/templates"}
     | {"/dashboard"},
     Role.REGULATOR: {"/institutions", "/audit", "/loans", "/templates", "/complaints"}
-    | {"/dashboard"},
+    | {"/dashboard", "/risk"},
     Role.INSTITUTION_ADMIN: {
         "/users",
         "/tokens",
@@ -97,12 +97,14 @@ NAV = {
         "/templates",
         "/complaints",
         "/dashboard",
+        "/risk",
     },
-    Role.COMPLIANCE_OFFICER: {"/audit", "/loans", "/templates", "/complaints", "/dashboard"},
+    Role.COMPLIANCE_OFFICER: {"/audit", "/loans", "/templates", "/complaints", "/dashboard"}
+    | {"/risk"},
     Role.COLLECTOR: {"/loans", "/templates"},
-    Role.RISK_ANALYST: {"/loans"},
+    Role.RISK_ANALYST: {"/loans", "/risk"},
     Role.AGENCY_COLLECTOR: {"/loans", "/templates"},
-    Role.BORROWER: {"/loans"},
+    Role.BORROWER: {"/loans", "/risk/mine"},
 }
 
 

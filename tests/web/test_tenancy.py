@@ -38,6 +38,8 @@ from fairdun.loans.schemas import PauseCreate, PaymentCreate
 from fairdun.messaging import service as templates
 from fairdun.messaging.models import MessageTemplate
 from fairdun.messaging.schemas import TemplateCreate
+from fairdun.risk import lists as risk_lists
+from fairdun.risk.models import CreditDecision, CreditLine, ListAppeal, ListEntry, RiskScore
 from fairdun.web.routes import all_routes
 from tests.factories import (
     TODAY,
@@ -213,6 +215,17 @@ FORM_BODIES: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/complaints/{complaint_id}/question"): {"text": "intruder?"},
     ("POST", "/complaints/{complaint_id}/escalate"): {},
     ("POST", "/complaints/{complaint_id}/close"): {},
+    ("POST", "/risk/lists"): {
+        "borrower": "B-SECRET-BORROWER",
+        "kind": "black",
+        "reason": "intruder",
+        "effective_date": "2026-06-01",
+    },
+    ("POST", "/risk/lists/{entry_id}/approve"): {},
+    ("POST", "/risk/lists/{entry_id}/reject"): {"note": "intruder"},
+    ("POST", "/risk/lists/{entry_id}/revoke"): {"note": "intruder"},
+    ("POST", "/risk/appeals/{appeal_id}/decide"): {"upheld": "1", "note": "intruder"},
+    ("POST", "/risk/mine/appeal"): {"entry_id": "<B>", "text": "intruder appeal text"},
 }
 # Routes that end the caller's own session; run last so the others keep a session.
 RUN_LAST = {("POST", "/logout")}
@@ -235,6 +248,8 @@ class World:
     b_template: int
     b_complaint: int
     b_evidence: int
+    b_entry: int
+    b_appeal: int
 
 
 @pytest.fixture
@@ -333,6 +348,39 @@ def world(db: Session, tmp_path: Path) -> World:
         created_at=datetime(2026, 12, 1, 2, 0, tzinfo=UTC),
     )
     db.add(b_evidence)
+    # B's risk records: a score of B's loan, a pending manual list entry with an appeal.
+    db.add(
+        RiskScore(
+            institution_id=b.id,
+            loan_id=b_loan.id,
+            borrower_id=b_borrower.id,
+            as_of=TODAY,
+            model_id="b-secret-model@1",
+            model_sha256="0" * 64,
+            probability=0.9,
+            exposure=100_000,
+            expected_loss=90_000,
+        )
+    )
+    b_entry = risk_lists.add_entry(
+        db,
+        actor="user:b-maker",
+        institution_id=b.id,
+        borrower_id=b_borrower.id,
+        kind="grey",
+        source="manual",
+        reason=SECRET_B,
+        effective_date=TODAY,
+    )
+    b_appeal = risk_lists.open_appeal(
+        db,
+        actor="user:b-borrower",
+        institution_id=b.id,
+        borrower_id=b_borrower.id,
+        entry_id=b_entry.id,
+        text=f"{SECRET_B} appeal text",
+        today=TODAY,
+    )
     db.flush()
     db.commit()
     return World(
@@ -351,6 +399,8 @@ def world(db: Session, tmp_path: Path) -> World:
         b_template.id,
         b_complaint.id,
         b_evidence.id,
+        b_entry.id,
+        b_appeal.id,
     )
 
 
@@ -369,6 +419,8 @@ def fill(path: str, world: World) -> str:
         "template_id": world.b_template,
         "complaint_id": world.b_complaint,
         "evidence_id": world.b_evidence,
+        "entry_id": world.b_entry,
+        "appeal_id": world.b_appeal,
     }
     for name in re.findall(r"{(\w+)}", path):
         assert name in ids, (
@@ -442,6 +494,12 @@ def snapshot(db: Session, world: World) -> tuple[Any, ...]:
             .select_from(ComplaintEvidence)
             .where(ComplaintEvidence.complaint_id == world.b_complaint)
         ),
+        *(
+            db.scalar(select(func.count()).select_from(t).where(t.institution_id == world.b.id))
+            for t in (ListEntry, ListAppeal, CreditLine, CreditDecision, RiskScore)
+        ),
+        db.scalar(select(ListEntry.status).where(ListEntry.id == world.b_entry)),
+        db.scalar(select(ListAppeal.status).where(ListAppeal.id == world.b_appeal)),
     )
 
 
@@ -469,6 +527,8 @@ def call(client: TestClient, method: str, template: str, world: World, csrf: str
         return client.get(url, follow_redirects=False)
     assert key in FORM_BODIES, f"{method} {template}: add a valid form body to FORM_BODIES"
     form = {**FORM_BODIES[key], "csrf_token": csrf}
+    if form.get("entry_id") == "<B>":
+        form["entry_id"] = str(world.b_entry)
     if "institution_id" not in template:
         form["institution_id"] = str(world.b.id)
     return client.request(method, url, data=form, follow_redirects=False)
@@ -512,6 +572,7 @@ def test_no_route_reaches_another_institutions_records(
                 "B-SECRET-BORROWER",
                 "b-secret-product",
                 "b-secret-template",
+                "b-secret-model",
             ):
                 assert marker not in response.text, f"{where}: leaks institution B's {marker}"
         assert snapshot(db, world) == before, f"{where}: changed institution B's records"

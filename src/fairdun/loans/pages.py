@@ -7,13 +7,15 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
+from fairdun.identity.principal import Principal
 from fairdun.institutions import service as institutions
 from fairdun.loans import chart, ledger, repository, service
 from fairdun.loans.models import Borrower, Product
 from fairdun.loans.terms import DEFAULT_BUCKETS
 from fairdun.web.deps import CurrentPage, Db
-from fairdun.web.templating import gettext_for, render
+from fairdun.web.templating import gettext_for, render, request_locale
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -105,8 +107,23 @@ def loan_page(loan_id: int, request: Request, db: Db, page: CurrentPage) -> Resp
             "payments": repository.payments(db, loan.id),
             "pauses": repository.pauses(db, loan.id),
             "history": repository.spells(db, loan.id),
+            "risk": _latest_risk(request, db, page.principal, loan.id),
         },
     )
+
+
+def _latest_risk(
+    request: Request, db: Session, principal: Principal, loan_id: int
+) -> dict[str, object] | None:
+    """The loan's latest early-warning score with its reasons in the page's language."""
+    from fairdun.risk import service as risk
+
+    scores = risk.loan_scores(db, principal, loan_id)
+    if not scores:
+        return None
+    latest = scores[0]
+    lang = "zh" if request_locale(request).startswith("zh") else "en"
+    return {"score": latest, "reasons": risk.reasons_in(latest.reasons, lang)}
 
 
 @router.get("/loans/{loan_id}/dpd.svg")

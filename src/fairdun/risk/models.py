@@ -152,7 +152,13 @@ class CreditDecision(Base):
     """One limit or rate decision by the adjustment rules, with its explanation."""
 
     __tablename__ = "credit_decisions"
-    __table_args__ = (Index("ix_credit_decisions_institution_as_of", "institution_id", "as_of"),)
+    __table_args__ = (
+        Index("ix_credit_decisions_institution_as_of", "institution_id", "as_of"),
+        # One decision per borrower, day and rule set version: a rerun cannot add another.
+        UniqueConstraint(
+            "institution_id", "borrower_id", "as_of", "rules_id", name="uq_credit_decisions_run"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))

@@ -34,6 +34,8 @@ from fairdun.loans import pages as loans_pages
 from fairdun.loans.service import CapPolicy
 from fairdun.messaging import api as messaging_api
 from fairdun.messaging import pages as messaging_pages
+from fairdun.risk import api as risk_api
+from fairdun.risk import pages as risk_pages
 from fairdun.web import errors
 from fairdun.web.deps import Db
 
@@ -112,6 +114,8 @@ def create_app(
         complaints_pages.router,
         complaints_dashboard.router,
         complaints_public.router,
+        risk_api.router,
+        risk_pages.router,
     ):
         app.include_router(router)
 

@@ -46,6 +46,9 @@ def upgrade() -> None:
             name=op.f("fk_credit_decisions_institution_id_institutions"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_credit_decisions")),
+        sa.UniqueConstraint(
+            "institution_id", "borrower_id", "as_of", "rules_id", name="uq_credit_decisions_run"
+        ),
     )
     with op.batch_alter_table("credit_decisions", schema=None) as batch_op:
         batch_op.create_index(
