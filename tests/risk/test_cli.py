@@ -128,9 +128,7 @@ def test_a_tampered_bundle_is_refused(tmp_path: Path) -> None:
     bundle = next(p for p in (tmp_path / "models").iterdir() if p.name.startswith("apps-score"))
     target = bundle / "model.json"
     target.write_text(target.read_text(encoding="utf-8").replace("0.", "0.9", 1), "utf-8")
-    code, out = run(
-        "risk", "score", "--data", str(data), "--output", str(tmp_path / "o.csv")
-    )
+    code, out = run("risk", "score", "--data", str(data), "--output", str(tmp_path / "o.csv"))
     assert code == 1 and "refused" in out
     code, out = run("risk", "activate", str(bundle))
     assert code == 1 and "refused" in out
