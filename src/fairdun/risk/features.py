@@ -36,7 +36,9 @@ days past due over a window is the largest unpaused count in ``(due_date, min(en
 **Batch.** A handful of SQL queries (SQLAlchemy Core text, the same on SQLite and
 PostgreSQL, dates read as day numbers) load loans, instalments, payments, pauses and
 promises into polars; everything else is polars expressions over the whole portfolio. No
-Python loop runs over loans (only over the few snapshot dates of a training frame).
+Python loop runs over loans, only over partitions of ``_LOANS_PER_PARTITION`` loans (which
+bound the memory; every feature is a loan's own, so the result is the same) and over the
+few snapshot dates of a training frame.
 
 Features never commit and never write; given a ``Session`` they read through its
 connection (after a flush), so they see the session's own uncommitted work.
@@ -60,6 +62,7 @@ from fairdun.risk.promises import GRACE_DAYS
 
 __all__ = [
     "FEATURES",
+    "OUTPUT_SCHEMA",
     "ROLL_DAYS",
     "TARGET",
     "WINDOWS",
@@ -180,16 +183,24 @@ class _Scope:
     open_after: date | None  # and, if given, were not paid off on or before this day
     id_range: tuple[int, int] | None = None  # a partition: loan ids first..last
 
-    def where(self) -> str:
+    def where(self, child: str | None = None) -> str:
+        """The loans of the scope (alias ``l``); ``child``, the alias of a table joined on
+        ``loan_id``, gets the id conditions too, so that the database reaches its rows
+        through its ``loan_id`` index instead of scanning it (PostgreSQL does not carry a
+        range on ``l.id`` over to the joined column)."""
         parts = ["l.start_date <= :started_by"]
         if self.id_range is not None:
             parts.append("l.id BETWEEN :first_id AND :last_id")
+            if child is not None:
+                parts.append(f"{child}.loan_id BETWEEN :first_id AND :last_id")
         if self.open_after is not None:
             parts.append("(l.paid_off_date IS NULL OR l.paid_off_date > :open_after)")
         if self.institution_id is not None:
             parts.append("l.institution_id = :institution_id")
         if self.loan_ids is not None:
             parts.append("l.id IN :loan_ids")
+            if child is not None:
+                parts.append(f"{child}.loan_id IN :loan_ids")
         return " AND ".join(parts)
 
     def statements(self, sql: str) -> Iterator[tuple[Any, dict[str, Any]]]:
@@ -281,7 +292,7 @@ def _load(conn: Connection, scope: _Scope) -> _Book:
         f"""SELECT i.loan_id, i.number, {q.day("i.due_date")}, i.principal, i.interest_due,
                    i.fee, i.not_collectable, i.principal_paid, i.interest_paid, i.fee_paid,
                    i.penalty_paid, {q.day("i.settled_date")}
-            FROM instalments i JOIN loans l ON l.id = i.loan_id WHERE {where}""",  # noqa: S608
+            FROM instalments i JOIN loans l ON l.id = i.loan_id WHERE {scope.where("i")}""",  # noqa: S608
         {
             "loan_id": pl.Int64,
             "number": pl.Int32,
@@ -302,7 +313,7 @@ def _load(conn: Connection, scope: _Scope) -> _Book:
         scope,
         f"""SELECT p.loan_id, {q.day("p.paid_date")}, p.amount
             FROM loan_payments p JOIN loans l ON l.id = p.loan_id
-            WHERE p.reversed_at IS NULL AND {where}""",  # noqa: S608
+            WHERE p.reversed_at IS NULL AND {scope.where("p")}""",  # noqa: S608
         {"loan_id": pl.Int64, "paid_n": pl.Int32, "amount": pl.Int64},
     )
     pauses = _fetch(
@@ -311,7 +322,7 @@ def _load(conn: Connection, scope: _Scope) -> _Book:
         f"""SELECT dp.loan_id, {q.day("dp.start_date")}, {q.day("dp.end_date")},
                    CASE WHEN dp.reason = 'dispute' THEN 1 ELSE 0 END
             FROM delinquency_pauses dp JOIN loans l ON l.id = dp.loan_id
-            WHERE {where}""",  # noqa: S608
+            WHERE {scope.where("dp")}""",  # noqa: S608
         {"loan_id": pl.Int64, "start_n": pl.Int32, "end_n": pl.Int32, "dispute": pl.Int64},
     ).with_columns(pl.col("dispute").cast(pl.Boolean))
     # Cancelled promises are left out: only pending promises can be cancelled, and pending
@@ -322,7 +333,7 @@ def _load(conn: Connection, scope: _Scope) -> _Book:
         f"""SELECT pr.id, pr.loan_id, {q.day("pr.made_on")}, {q.day("pr.promised_date")},
                    pr.amount
             FROM promises_to_pay pr JOIN loans l ON l.id = pr.loan_id
-            WHERE pr.cancelled_at IS NULL AND {where}""",  # noqa: S608
+            WHERE pr.cancelled_at IS NULL AND {scope.where("pr")}""",  # noqa: S608
         {
             "promise_id": pl.Int64,
             "loan_id": pl.Int64,
@@ -348,16 +359,26 @@ def _books(conn: Connection, scope: _Scope) -> Iterator[_Book]:
     if scope.loan_ids is not None:
         yield _load(conn, scope)
         return
-    sql = f"SELECT MIN(l.id), MAX(l.id), COUNT(*) FROM loans l WHERE {scope.where()}"  # noqa: S608
-    statement, params = next(scope.statements(sql))
-    first, last, count = conn.execute(statement, params).one()
-    if not count:
-        yield _load(conn, scope)  # an empty book, with every frame's columns
+    statement, params = next(
+        scope.statements(f"SELECT COUNT(*) FROM loans l WHERE {scope.where()}")  # noqa: S608
+    )
+    count = int(conn.execute(statement, params).scalar_one())
+    parts = -(-count // _LOANS_PER_PARTITION)
+    if parts <= 1:
+        yield _load(conn, scope)  # (an empty scope gives an empty book, with every column)
         return
-    parts = -(-int(count) // _LOANS_PER_PARTITION)
-    step = -(-(int(last) - int(first) + 1) // parts)
-    for start in range(int(first), int(last) + 1, step):
-        yield _load(conn, replace(scope, id_range=(start, min(int(last), start + step - 1))))
+    # Ranges of loan ids holding equal numbers of the scope's loans, however the ids of the
+    # scope are spread among other lenders' loans.
+    statement, params = next(
+        scope.statements(
+            f"""SELECT MIN(id), MAX(id) FROM (
+                    SELECT l.id AS id, NTILE({parts}) OVER (ORDER BY l.id) AS part
+                    FROM loans l WHERE {scope.where()}) tiles
+                GROUP BY part ORDER BY 1"""  # noqa: S608
+        )
+    )
+    for first, last in conn.execute(statement, params).all():
+        yield _load(conn, replace(scope, id_range=(int(first), int(last))))
 
 
 def _products(conn: Connection) -> pl.DataFrame:
