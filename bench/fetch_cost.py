@@ -26,7 +26,7 @@ from fairdun.kit.db import make_engine
 
 QUERY = """
     SELECT i.loan_id, i.due_date,
-        i.principal - i.principal_paid + i.interest_due - i.interest_paid + i.fee - i.fee_paid,
+        i.principal - i.principal_paid + i.interest_due - i.interest_paid + i.fee_due - i.fee_paid,
         l.product_id
     FROM instalments i JOIN loans l ON l.id = i.loan_id
     WHERE l.status IN ('current', 'delinquent', 'charged_off') AND i.due_date < '2026-11-29'

@@ -116,9 +116,9 @@ def generate(engine: Engine, n_loans: int) -> dict[str, int]:
     # (beyond it) and then stop. Paid instalments are paid on their due date.
     instalments_sql = f"""
         INSERT INTO instalments (loan_id, number, due_date, principal, interest, fee,
-            not_collectable, interest_due, principal_paid, interest_paid, fee_paid,
+            not_collectable, interest_due, fee_due, principal_paid, interest_paid, fee_paid,
             penalty_accrued, penalty_paid, settled_date)
-        SELECT loan_id, number, due, 100000, interest, 0, 0, interest,
+        SELECT loan_id, number, due, 100000, interest, 0, 0, interest, 0,
             CASE WHEN full_paid THEN 100000 WHEN part_paid THEN 100000 - gap ELSE 0 END,
             CASE WHEN full_paid OR part_paid THEN interest ELSE 0 END,
             0, 0, 0,

@@ -30,6 +30,7 @@ A data set whose path is missing is skipped with a note.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -191,7 +192,7 @@ def evaluate_taiwan(path: Path, seed: int, report_dir: Path) -> dict[str, Any]:
             f"Gini {summary['gini']:.4f} ({seconds:.1f} s, {len(bundle.features)} features)"
         )
     for label, trainer in (("scorecard", train_scorecard), ("challenger", train_challenger)):
-        cv = cross_validate(train, lambda d, t=trainer: t(d, seed=seed), 5, seed)
+        cv = cross_validate(train, functools.partial(trainer, seed=seed), 5, seed)
         result["models"][label]["cv_on_train"] = cv
         log(f"Taiwan {label}: 5-fold CV on the 70%: mean AUC {cv['mean_auc']} (± {cv['std_auc']})")
     notes = [
@@ -242,7 +243,7 @@ def evaluate_german(path: Path, seed: int, report_dir: Path) -> dict[str, Any]:
         "models": {},
     }
     for label, trainer in (("scorecard", train_scorecard), ("challenger", train_challenger)):
-        cv = cross_validate(ds, lambda d, t=trainer: t(d, seed=seed), 5, seed)
+        cv = cross_validate(ds, functools.partial(trainer, seed=seed), 5, seed)
         result["models"][label] = {
             "cv": cv,
             "target_auc": TARGETS["german"]["any"],

@@ -207,3 +207,36 @@ def test_institution_id_limits_the_batch_to_that_lender(db: Session, use_engine:
     assert my_loan.days_past_due == (as_of - date(2026, 2, 15)).days
     assert their_loan.state_as_of == BOOKED
     assert their_loan.days_past_due == (BOOKED - date(2026, 2, 15)).days
+
+
+def test_a_fee_waived_by_a_prepayment_is_stored_and_the_batch_reads_it(db: Session) -> None:
+    """A prepayment that leaves no principal in the last periods waives their fees
+    (ledger rule 2c). The waiver is stored (``fee_due``), and the batch's tolerance test
+    reads it, not the contracted fee, so it keeps agreeing with a replay."""
+    bank = make_institution(db, name="手续费银行")
+    loan = make_loan(
+        db,
+        bank,
+        principal=300_000,
+        term_months=3,
+        periodic_fee=1_500,
+        start_date=date(2026, 1, 5),
+        today=date(2026, 1, 20),
+    )
+    payoff = loan.payoff_amount
+    service.record_payment(
+        db,
+        lender_admin(bank),
+        loan.id,
+        PaymentCreate(paid_date=date(2026, 1, 20), amount=payoff - 60),
+        today=date(2026, 1, 20),
+    )
+    db.commit()
+    assert loan.status != "paid_off"
+    rows = _rows(db, loan)
+    assert any(r.fee > 0 and r.fee_due == 0 for r in rows), "no fee was waived"
+    for as_of in (date(2026, 3, 10), date(2026, 4, 10), date(2026, 6, 1)):
+        recompute_as_of(db, as_of)
+        expected = ledger.replay(service.ledger_input(db, loan), as_of)
+        assert (loan.days_past_due, loan.bucket) == (expected.days_past_due, expected.bucket)
+        db.commit()

@@ -169,3 +169,9 @@ def test_bundle_names_are_checked(scorecard_bundle: Bundle) -> None:
             baseline={},
             scorer=scorecard_bundle.scorer,
         )
+
+
+def test_an_empty_frame_scores_to_empty_arrays(any_bundle: Bundle, risk_test_ds: Dataset) -> None:
+    empty = risk_test_ds.frame.head(0)
+    assert any_bundle.predict_proba(empty).shape == (0,)
+    assert any_bundle.adverse(empty).shape == (0, len(any_bundle.features))

@@ -13,7 +13,7 @@ import pytest
 from fairdun.risk import metrics
 from fairdun.risk.bundle import Bundle
 from fairdun.risk.challenger import BoosterModel, train_challenger
-from fairdun.risk.dataset import Dataset, from_frame
+from fairdun.risk.dataset import Dataset, RiskInputError, from_frame
 
 from .conftest import RISK_FEATURES, TRAINED_AT
 
@@ -56,8 +56,10 @@ def test_adverse_factors_are_shap_values_that_add_up_to_the_log_odds(
     raw = scorer.booster.predict(
         scorer.matrix(challenger_bundle.feature_frame(frame)), raw_score=True
     )
-    full = scorer.booster.predict(
-        scorer.matrix(challenger_bundle.feature_frame(frame)), pred_contrib=True
+    full = np.asarray(
+        scorer.booster.predict(
+            scorer.matrix(challenger_bundle.feature_frame(frame)), pred_contrib=True
+        )
     )
     assert np.allclose(contrib.sum(axis=1) + full[:, -1], raw)
     # the late (dpd_now) column pushes toward bad for late loans on average
@@ -111,3 +113,10 @@ def test_taiwan_challenger_reaches_its_target(taiwan_csv: Path) -> None:
     bundle = train_challenger(ds.rows(fit))
     held = ds.rows(test)
     assert metrics.auc(held.y, bundle.predict_proba(held.frame)) >= 0.78
+
+
+def test_too_few_bads_is_a_clear_error(make_risk_frame: Callable[..., pl.DataFrame]) -> None:
+    frame = make_risk_frame(300, seed=6).with_columns(bad=(pl.col("loan_id") <= 4).cast(pl.Int64))
+    ds = from_frame(frame, "bad", features=RISK_FEATURES, protected=("sex", "age_band"))
+    with pytest.raises(RiskInputError, match="4 bad row"):
+        train_challenger(ds)

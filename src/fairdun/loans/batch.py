@@ -6,7 +6,7 @@
 
 What it relies on. Ledger rule 4 needs only the oldest instalment due before ``as_of``
 whose unpaid principal + interest + fee exceeds the product's tolerance, and the pauses.
-The stored instalment paid amounts (and ``interest_due``) change only when an event is
+The stored instalment paid amounts (and ``interest_due``, ``fee_due``) change only when an event is
 recorded (payment, reversal, pause, charge-off), and every event replays its loan
 (``service.recompute``). So when no event happened since a loan's ``state_as_of``, the
 stored amounts are those a replay would compute, and the batch gives exactly what
@@ -16,7 +16,7 @@ replays payments and never touches amounts, penalty or instalment rows: a daily 
 the clock, events move the money.
 
 The rule, per loan: ``u`` = the oldest ``due_date < as_of`` with
-``principal - principal_paid + interest_due - interest_paid + fee - fee_paid >
+``principal - principal_paid + interest_due - interest_paid + fee_due - fee_paid >
 products.tolerance``; days past due = days in ``(u, as_of]`` not covered by a pause
 (``[start_date, end_date)``, open-ended when ``end_date`` is NULL), 0 without such ``u``;
 bucket from ``products.buckets``; status ``charged_off`` when ``charged_off_date <=
@@ -245,7 +245,7 @@ def _compute(
                     WHERE {open_loans.format(t="l2")}
                       AND i.due_date < :as_of
                       AND i.principal - i.principal_paid + i.interest_due - i.interest_paid
-                          + i.fee - i.fee_paid > p.tolerance
+                          + i.fee_due - i.fee_paid > p.tolerance
                     GROUP BY i.loan_id
                 ) o ON o.loan_id = l.id
                 WHERE {open_loans.format(t="l")}

@@ -276,6 +276,7 @@ def book(
         "fee",
         "not_collectable",
         pl.col("interest").alias("interest_due"),
+        pl.col("fee").alias("fee_due"),
         pl.lit(0, dtype=pl.Int64).alias("principal_paid"),
         pl.lit(0, dtype=pl.Int64).alias("interest_paid"),
         pl.lit(0, dtype=pl.Int64).alias("fee_paid"),

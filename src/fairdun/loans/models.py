@@ -129,6 +129,9 @@ class InstalmentRow(Base):
     not_collectable: Mapped[int] = mapped_column(BigInteger, default=0)
     # As replayed (after prepayment reductions and payments)
     interest_due: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The fee still owed for this period: the contracted ``fee`` unless a prepayment that
+    # closed the loan (or dropped the period) waived it. The tolerance test reads this.
+    fee_due: Mapped[int] = mapped_column(BigInteger, default=0)
     principal_paid: Mapped[int] = mapped_column(BigInteger, default=0)
     interest_paid: Mapped[int] = mapped_column(BigInteger, default=0)
     fee_paid: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -129,6 +129,7 @@ class InstalmentRead(BaseModel):
     interest: int
     fee: int
     interest_due: int
+    fee_due: int
     principal_paid: int
     interest_paid: int
     fee_paid: int

@@ -322,6 +322,7 @@ def instalment_state_values(s: ledger.InstalmentState) -> dict[str, Any]:
     """The instalment columns a replay rewrites."""
     return {
         "interest_due": s.interest_due,
+        "fee_due": s.fee_due,
         "principal_paid": s.principal_paid,
         "interest_paid": s.interest_paid,
         "fee_paid": s.fee_paid,
@@ -395,6 +396,7 @@ def book_loan(
             interest=i.interest,
             fee=i.fee,
             interest_due=i.interest,
+            fee_due=i.fee,
             not_collectable=x,
         )
         for i, x in zip(schedule, pricing.excess, strict=True)

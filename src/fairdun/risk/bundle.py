@@ -235,17 +235,26 @@ class Bundle:
 
     def predict_proba(self, frame: pl.DataFrame) -> FloatArray:
         """Probability of the target (bad) for each row of ``frame``."""
-        return self._scorer.proba(self.feature_frame(frame))
+        features = self.feature_frame(frame)
+        if features.height == 0:
+            return np.zeros(0, dtype=np.float64)
+        return self._scorer.proba(features)
 
     def points(self, frame: pl.DataFrame) -> FloatArray | None:
         """Scorecard points (higher = safer); ``None`` for a LightGBM bundle."""
-        return self._scorer.points(self.feature_frame(frame))
+        features = self.feature_frame(frame)
+        if features.height == 0:
+            return None if self.kind == "lightgbm" else np.zeros(0, dtype=np.float64)
+        return self._scorer.points(features)
 
     def adverse(self, frame: pl.DataFrame) -> FloatArray:
         """``n x len(features)``: how much each feature pushes each row toward bad. A
         scorecard gives the points lost against the feature's best bin (>= 0); LightGBM
         gives the SHAP contribution to the log-odds of bad (positive = toward bad)."""
-        return self._scorer.adverse(self.feature_frame(frame))
+        features = self.feature_frame(frame)
+        if features.height == 0:
+            return np.zeros((0, len(self.features)), dtype=np.float64)
+        return self._scorer.adverse(features)
 
     @property
     def scorer(self) -> Scorer:

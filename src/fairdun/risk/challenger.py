@@ -32,7 +32,7 @@ import polars as pl
 
 from fairdun.risk import metrics
 from fairdun.risk.bundle import BOOSTER_NAME, MODEL_NAME, Bundle, BundleError, dump_json
-from fairdun.risk.dataset import Dataset
+from fairdun.risk.dataset import Dataset, RiskInputError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -59,6 +59,7 @@ PATIENCE = 100
 CV_BELOW_ROWS = 50_000
 CV_FOLDS = 5
 VALIDATION_SHARE = 0.2
+MIN_CLASS_ROWS = 2 * CV_FOLDS
 
 
 def feature_matrix(
@@ -242,6 +243,13 @@ def train_challenger(
 
     if validation not in ("auto", "cv", "split"):
         raise ValueError(f"validation must be auto, cv or split, not {validation!r}")
+    bads = int(ds.y.sum())
+    fewest = min(bads, ds.n_rows - bads)
+    if fewest < MIN_CLASS_ROWS:
+        raise RiskInputError(
+            f"{ds.source}: {fewest} {'bad' if bads == fewest else 'good'} row(s) for target "
+            f"{ds.target!r}; the challenger needs at least {MIN_CLASS_ROWS} of each class"
+        )
 
     encodings = _encodings(ds)
     booster_params: dict[str, Any] = {

@@ -322,9 +322,9 @@ def report(
             snap = service.ledger_snapshots(day, count=1)
             frame = features.training_frame(engine, snap, horizon_days=service.HORIZON_DAYS)
             ds = from_frame(
-                frame.select([*features.FEATURES, service.TARGET]),
+                frame.select([*service.MODEL_FEATURES, service.TARGET]),
                 service.TARGET,
-                features=features.FEATURES,
+                features=service.MODEL_FEATURES,
             )
             prot = None
             title = f"{model.model_id} on the ledger, snapshot {snap[0]} (+30 days)"

@@ -290,8 +290,8 @@ def _load(conn: Connection, scope: _Scope) -> _Book:
         conn,
         scope,
         f"""SELECT i.loan_id, i.number, {q.day("i.due_date")}, i.principal, i.interest_due,
-                   i.fee, i.not_collectable, i.principal_paid, i.interest_paid, i.fee_paid,
-                   i.penalty_paid, {q.day("i.settled_date")}
+                   i.fee_due AS fee, i.not_collectable, i.principal_paid, i.interest_paid,
+                   i.fee_paid, i.penalty_paid, {q.day("i.settled_date")}
             FROM instalments i JOIN loans l ON l.id = i.loan_id WHERE {scope.where("i")}""",  # noqa: S608
         {
             "loan_id": pl.Int64,

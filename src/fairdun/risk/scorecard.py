@@ -56,6 +56,7 @@ DEFAULT_MIN_IV = 0.02
 DEFAULT_C = 1.0
 REFERENCE_CHECK_ROWS = 20_000
 REFERENCE_TOLERANCE = 1e-9
+MIN_CLASS_ROWS = 10
 
 
 @dataclass(frozen=True)
@@ -187,10 +188,10 @@ class ScorecardModel:
 
     # ----------------------------------------------------------------------- scoring
 
-    def bin_indices(self, features: pl.DataFrame) -> IntArray:
-        """``n x F`` bin numbers: regular bins ``0..k-1``, ``k`` missing, ``k+1`` a level
-        not seen in training."""
-        out = np.empty((features.height, len(self.tables)), dtype=np.int64)
+    def _indices(self, features: pl.DataFrame) -> list[IntArray]:
+        """Per feature, each row's bin: regular bins ``0..k-1``, ``k`` missing, ``k+1`` a
+        level not seen in training."""
+        out: list[IntArray] = []
         for j, t in enumerate(self.tables):
             col = features[t.name]
             k = t.n_bins
@@ -212,16 +213,31 @@ class ScorecardModel:
                     .to_series()
                     .to_numpy()
                 )
-            out[:, j] = idx
+            out.append(np.asarray(idx, dtype=np.int64))
         return out
 
+    def _matrix(self, features: pl.DataFrame, values: list[FloatArray]) -> FloatArray:
+        """``n x F``: each row's value (WOE or points) of its bin, column by column."""
+        indices = self._indices(features)
+        out = np.empty((features.height, len(self.tables)), dtype=np.float64, order="F")
+        for j, idx in enumerate(indices):
+            out[:, j] = values[j][idx]
+        return out
+
+    def bin_indices(self, features: pl.DataFrame) -> IntArray:
+        """``n x F`` bin numbers (see :meth:`_indices`)."""
+        return np.column_stack(self._indices(features))
+
     def woe(self, features: pl.DataFrame) -> FloatArray:
-        idx = self.bin_indices(features)
-        return np.column_stack([w[idx[:, j]] for j, w in enumerate(self._woe)])
+        return self._matrix(features, self._woe)
 
     def logit(self, features: pl.DataFrame) -> FloatArray:
-        """Log-odds of bad, ``woe @ coef + intercept`` (as scikit-learn computes it)."""
-        z: FloatArray = self.woe(features) @ self._coef + self.intercept
+        """Log-odds of bad: the intercept plus each feature's coefficient times its WOE
+        (scikit-learn's ``woe @ coef + intercept``, summed feature by feature)."""
+        z = np.zeros(features.height, dtype=np.float64)
+        for j, idx in enumerate(self._indices(features)):
+            z += self._coef[j] * self._woe[j][idx]
+        z += self.intercept
         return z
 
     def proba(self, features: pl.DataFrame) -> FloatArray:
@@ -229,11 +245,12 @@ class ScorecardModel:
         return 1.0 / (1.0 + np.exp(-z))
 
     def point_matrix(self, features: pl.DataFrame) -> FloatArray:
-        idx = self.bin_indices(features)
-        return np.column_stack([p[idx[:, j]] for j, p in enumerate(self._points)])
+        return self._matrix(features, self._points)
 
     def points(self, features: pl.DataFrame) -> FloatArray:
-        total: FloatArray = self.point_matrix(features).sum(axis=1)
+        total = np.zeros(features.height, dtype=np.float64)
+        for j, idx in enumerate(self._indices(features)):
+            total += self._points[j][idx]
         return total
 
     def adverse(self, features: pl.DataFrame) -> FloatArray:
@@ -516,6 +533,13 @@ def train_scorecard_with_reference(
     scikit-learn estimator (as ``(binning, estimator, selected features)``) that the bundle's
     tables were exported from: for tests and benchmarks that compare with the libraries'
     own scoring."""
+    bads = int(ds.y.sum())
+    fewest = min(bads, ds.n_rows - bads)
+    if fewest < MIN_CLASS_ROWS:
+        raise RiskInputError(
+            f"{ds.source}: {fewest} {'bad' if bads == fewest else 'good'} row(s) for target "
+            f"{ds.target!r}; a scorecard needs at least {MIN_CLASS_ROWS} of each class"
+        )
     fit = _fit(ds, seed=seed, c=c, min_iv=min_iv, check_signs=check_signs)
     model = _export(fit, base_score=base_score, base_odds=base_odds, pdo=pdo)
     features = ds.frame.select(model.features)

@@ -49,6 +49,7 @@ from fairdun.risk.scorecard import train_scorecard
 __all__ = [
     "ACTIVE_FILE",
     "TARGET",
+    "MODEL_FEATURES",
     "LedgerTraining",
     "NoActiveModel",
     "ScoreRun",
@@ -71,6 +72,10 @@ __all__ = [
 ]
 
 ACTIVE_FILE = "ACTIVE"
+# Every ledger feature but ``disputes``: a borrower who disputes a debt exercises a right,
+# and a model must not learn to count that against them (in the US, ECOA forbids it:
+# 15 U.S.C. 1691(a)(3)). The feature stays available to the list rules and to monitoring.
+MODEL_FEATURES: tuple[str, ...] = tuple(f for f in feats.FEATURES if f != "disputes")
 TARGET = "rolled_30"
 HORIZON_DAYS = 30
 REASONS_PER_SCORE = 4
@@ -170,9 +175,9 @@ def train_from_ledger(
         rng.choice(borrowers, size=max(1, int(len(borrowers) * test_share)), replace=False)
     )
     is_test = frame["borrower_id"].is_in(list(test_ids))
-    columns = [*feats.FEATURES, TARGET]
-    train = from_frame(frame.filter(~is_test).select(columns), TARGET, features=feats.FEATURES)
-    test = from_frame(frame.filter(is_test).select(columns), TARGET, features=feats.FEATURES)
+    columns = [*MODEL_FEATURES, TARGET]
+    train = from_frame(frame.filter(~is_test).select(columns), TARGET, features=MODEL_FEATURES)
+    test = from_frame(frame.filter(is_test).select(columns), TARGET, features=MODEL_FEATURES)
     champion = train_scorecard(train, seed=seed, name="early-warning-scorecard")
     challenger = train_challenger(train, seed=seed, name="early-warning-lightgbm")
     return LedgerTraining(champion, challenger, train, test, tuple(dates))
