@@ -48,8 +48,8 @@ from fairdun.risk.scorecard import train_scorecard
 
 __all__ = [
     "ACTIVE_FILE",
-    "TARGET",
     "MODEL_FEATURES",
+    "TARGET",
     "LedgerTraining",
     "NoActiveModel",
     "ScoreRun",
