@@ -62,7 +62,7 @@ LABELS: dict[str, dict[str, str]] = {
         "revoked": N_("taken off"),
     },
     "appeal_status": {
-        "open": N_("open"),
+        "open": N_("awaiting an answer"),
         "upheld": N_("upheld"),
         "dismissed": N_("dismissed"),
     },
