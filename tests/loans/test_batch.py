@@ -210,10 +210,13 @@ def test_institution_id_limits_the_batch_to_that_lender(db: Session, use_engine:
 
 
 def test_a_fee_waived_by_a_prepayment_is_stored_and_the_batch_reads_it(db: Session) -> None:
-    """A prepayment that leaves no principal in the last periods waives their fees
-    (ledger rule 2c). The waiver is stored (``fee_due``), and the batch's tolerance test
-    reads it, not the contracted fee, so it keeps agreeing with a replay."""
+    """A partial prepayment pays the last instalment's principal; that period then has
+    nothing outstanding and its interest and fee are waived (ledger rule 2b). The waiver is
+    stored (``fee_due``) and the batch's tolerance test reads it: when the next instalment
+    is then paid short within tolerance, the loan stays open but is not past due once the
+    waived period's due date passes (the batch read the contracted fee and said it was)."""
     bank = make_institution(db, name="手续费银行")
+    admin = lender_admin(bank)
     loan = make_loan(
         db,
         bank,
@@ -223,20 +226,37 @@ def test_a_fee_waived_by_a_prepayment_is_stored_and_the_batch_reads_it(db: Sessi
         start_date=date(2026, 1, 5),
         today=date(2026, 1, 20),
     )
-    payoff = loan.payoff_amount
+    first, second, third = _rows(db, loan)
+    # Period 1 in full, and the principal of instalment 3 prepaid.
     service.record_payment(
         db,
-        lender_admin(bank),
+        admin,
         loan.id,
-        PaymentCreate(paid_date=date(2026, 1, 20), amount=payoff - 60),
+        PaymentCreate(
+            paid_date=date(2026, 1, 20),
+            amount=first.principal + first.interest + first.fee + third.principal,
+        ),
         today=date(2026, 1, 20),
+    )
+    db.refresh(third)
+    assert third.fee == 1_500 and third.fee_due == 0 and third.fee_paid == 0
+    # Instalment 2 paid 50 short: within the tolerance of 100, so the loan stays open.
+    db.refresh(second)
+    service.record_payment(
+        db,
+        admin,
+        loan.id,
+        PaymentCreate(
+            paid_date=date(2026, 3, 5),
+            amount=second.principal + second.interest_due + second.fee - 50,
+        ),
+        today=date(2026, 3, 5),
     )
     db.commit()
     assert loan.status != "paid_off"
-    rows = _rows(db, loan)
-    assert any(r.fee > 0 and r.fee_due == 0 for r in rows), "no fee was waived"
-    for as_of in (date(2026, 3, 10), date(2026, 4, 10), date(2026, 6, 1)):
+    for as_of in (date(2026, 4, 10), date(2026, 6, 1)):
         recompute_as_of(db, as_of)
         expected = ledger.replay(service.ledger_input(db, loan), as_of)
+        assert expected.days_past_due == 0
         assert (loan.days_past_due, loan.bucket) == (expected.days_past_due, expected.bucket)
         db.commit()
