@@ -24,7 +24,7 @@ from fairdun.compliance.cli import audit_check, policy_app
 from fairdun.config import ConfigError, Settings, load_settings
 from fairdun.content.cli import content_app
 from fairdun.loans.import_columns import Kind
-from fairdun.outbox.cli import outbox_app
+from fairdun.outbox.cli import outbox_app, worker
 from fairdun.risk.cli import lists_app, risk_app
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ app.add_typer(content_app, name="content")
 app.add_typer(complaints_app, name="complaints")
 app.add_typer(risk_app, name="risk")
 app.add_typer(lists_app, name="lists")
+app.command("worker")(worker)
 
 console = Console()
 err = Console(stderr=True)

@@ -79,6 +79,17 @@ class Settings(BaseSettings):
     risk_model_dir: str = "var/risk-models"
     risk_rules: str = "credit-cn-default"
     risk_loss_given_default: Decimal = Field(default=Decimal("1"), gt=0, le=1)
+    # Channels of `fairdun worker` (outbox/adapters.py): the file the default adapter
+    # writes, the SMTP server for e-mail, the SMS provider's webhook and its HMAC secret.
+    outbox_file: str = "var/outbox/sent.jsonl"
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_from: str = ""
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    sms_webhook_url: str = ""
+    sms_webhook_secret: str = ""
 
     @field_validator("complaint_hold")
     @classmethod

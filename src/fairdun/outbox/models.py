@@ -1,13 +1,13 @@
 """The outbox table. A message is written in the same transaction as the change that
-caused it, and a sender (issue 7's worker) delivers it later; nothing here talks to a
-network."""
+caused it, and the dispatcher (``fairdun worker``) delivers it later; nothing here talks
+to a network. docs/outbox.md states the delivery guarantees."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fairdun.kit.clock import utcnow
@@ -17,11 +17,17 @@ from fairdun.kit.db import Base, EncryptedString, UTCDateTime
 class OutboxChannel(StrEnum):
     SMS = "sms"
     EMAIL = "email"
+    VOICE = "voice"
+    LETTER = "letter"
 
 
 class OutboxStatus(StrEnum):
-    QUEUED = "queued"
-    SENT = "sent"
+    QUEUED = "queued"  # waiting, or waiting again after a transient error (next_attempt_at)
+    SENDING = "sending"  # claimed by a worker under a lease; the send may be in flight
+    SENT = "sent"  # the adapter accepted it
+    DELIVERED = "delivered"  # a delivery receipt confirmed it
+    FAILED = "failed"  # permanent error, too many attempts, or a failed receipt
+    UNCERTAIN = "uncertain"  # a worker died mid-send: maybe sent, never re-sent blindly
 
 
 class OutboxMessage(Base):
@@ -42,3 +48,17 @@ class OutboxMessage(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Dispatch bookkeeping: how often a worker claimed it, when it may be tried again, and
+    # the lease of the worker holding it (a lease that runs out means the worker died).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    provider_message_id: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across retries: a provider that deduplicates on it sends once."""
+        return f"outbox-{self.id}"

@@ -38,6 +38,7 @@ LABELS = [
     N_("method_not_allowed"),
     N_("conflict"),
     N_("validation_error"),
+    N_("no_active_model"),
     N_("too_many_attempts"),
     N_("internal_error"),
     N_("csrf_failed"),
