@@ -319,3 +319,14 @@ def test_api_watchlist_and_loan_risk(client: TestClient, db: Session) -> None:
     assert detail[0]["loan_id"] == loan_id and detail[0]["reasons"]
     page = client.get(f"/loans/{loan_id}")
     assert 'data-testid="loan-risk"' in page.text
+
+
+def test_an_active_file_naming_a_renamed_bundle_is_refused(settings: Settings) -> None:
+    """The report and the scores are filed under the model id, so the directory the ACTIVE
+    file names must hold exactly that bundle."""
+    root = Path(settings.risk_model_dir)
+    bundle = service.active_bundle(settings)
+    (root / bundle.model_id).rename(root / "other@1")
+    (root / service.ACTIVE_FILE).write_text("other@1\n", encoding="utf-8")
+    with pytest.raises(service.NoActiveModel, match="holds"):
+        service.active_bundle(settings)

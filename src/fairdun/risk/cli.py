@@ -39,6 +39,13 @@ _Csv = Annotated[
 ]
 
 
+def _safe(stem: str) -> str:
+    """A file name as a bundle name: letters, digits, ``_.-`` only (it names a directory)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.")[:60] or "model"
+
+
 def _split_names(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
@@ -164,8 +171,8 @@ def train(
                 categorical=ds.categorical,
                 protected=protected_cols,
             )
-            champion = train_scorecard(train_ds, seed=seed, name=f"{data.stem}-scorecard")
-            challenger = train_challenger(train_ds, seed=seed, name=f"{data.stem}-lightgbm")
+            champion = train_scorecard(train_ds, seed=seed, name=f"{_safe(data.stem)}-scorecard")
+            challenger = train_challenger(train_ds, seed=seed, name=f"{_safe(data.stem)}-lightgbm")
             prot = test_ds.frame.select(protected_cols) if protected_cols else None
             split = f"stratified 70/30, seed {seed}"
         else:

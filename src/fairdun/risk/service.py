@@ -104,6 +104,8 @@ def activate(settings: Settings, bundle_dir: Path) -> Bundle:
     if target.parent != root or not _SAFE_NAME.match(target.name):
         raise DomainError(f"a bundle to activate must be a directory directly in {root}")
     bundle = Bundle.load(target)
+    if bundle.model_id != target.name:
+        raise DomainError(f"{target} holds {bundle.model_id}, not the bundle its name says")
     tmp = root / (ACTIVE_FILE + ".tmp")
     tmp.write_text(target.name + "\n", encoding="utf-8")
     tmp.replace(root / ACTIVE_FILE)
@@ -124,9 +126,13 @@ def active_bundle(settings: Settings) -> Bundle:
     if not _SAFE_NAME.match(name):
         raise NoActiveModel(f"{marker} does not name a bundle directory")
     try:
-        return Bundle.load(root / name)
+        bundle = Bundle.load(root / name)
     except BundleError as exc:
         raise NoActiveModel(f"the active risk model {name} is refused: {exc}") from exc
+    # The report and the scores are filed under the model id: it must be the directory's.
+    if bundle.model_id != name:
+        raise NoActiveModel(f"the active risk model {name} is refused: it holds {bundle.model_id}")
+    return bundle
 
 
 # --- training from the ledger -------------------------------------------------------------
