@@ -93,6 +93,8 @@ PUBLIC = {
     ("GET", "/learn"),
     ("GET", "/learn/check"),
     ("GET", "/learn/cost"),
+    # Delivery receipts from the SMS provider: signed with the shared secret, not a login.
+    ("POST", "/api/v1/outbox/receipts"),
 }
 
 # A valid request body per route, so that validation passes and tenancy is what decides.

@@ -34,6 +34,7 @@ from fairdun.loans import pages as loans_pages
 from fairdun.loans.service import CapPolicy
 from fairdun.messaging import api as messaging_api
 from fairdun.messaging import pages as messaging_pages
+from fairdun.outbox import api as outbox_api
 from fairdun.risk import api as risk_api
 from fairdun.risk import pages as risk_pages
 from fairdun.web import errors
@@ -116,6 +117,7 @@ def create_app(
         complaints_public.router,
         risk_api.router,
         risk_pages.router,
+        outbox_api.router,
     ):
         app.include_router(router)
 
