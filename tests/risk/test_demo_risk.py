@@ -195,6 +195,8 @@ def test_risk_pages_render_for_the_analyst(client: TestClient) -> None:
     overview = client.get("/risk")
     assert overview.status_code == 200
     assert "early-warning-scorecard@" in overview.text
+    assert "AUC (train)" in overview.text
+    assert 'data-testid="pending-count">1<' in overview.text  # the demo's manual entry
     watch = client.get("/risk/watchlist")
     assert watch.status_code == 200 and watch.text.count('data-testid="watch-row"') > 0
     psi = client.get("/risk/monitoring")
