@@ -61,7 +61,9 @@ def fresh_engine(db: str, url: str) -> Engine:
     return engine
 
 
-def machine(engine: Engine) -> dict[str, Any]:
+def machine(engine: Engine | None = None) -> dict[str, Any]:
+    """The CPU, memory, OS, Python and (given an engine) the database of a run, and the
+    load average when it started (a busy machine explains slow figures)."""
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -80,7 +82,10 @@ def machine(engine: Engine) -> dict[str, Any]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "sqlalchemy": sqlalchemy.__version__,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+    if engine is None:
+        return info
     if engine.dialect.name == "sqlite":
         info["database"] = f"SQLite {sqlite3.sqlite_version}"
     else:

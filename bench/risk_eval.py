@@ -32,9 +32,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
-import platform
-import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from benchkit import log, machine, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -57,32 +55,6 @@ PUBLISHED = {
         "german gradient boosting": 0.788,
     },
 }
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-    }
 
 
 def _r(x: float | None, digits: int = 4) -> float | None:

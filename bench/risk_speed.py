@@ -41,15 +41,14 @@ import bisect
 import json
 import math
 import multiprocessing as mp
-import os
-import platform
-import resource
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from benchkit import log, machine, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 TAIWAN = ROOT.parent / "shared" / "data" / "uci-taiwan-credit-default" / "UCI_Credit_Card.csv"
@@ -58,33 +57,6 @@ AMOUNTS = (
     *(f"BILL_AMT{k}" for k in range(1, 7)),
     *(f"PAY_AMT{k}" for k in range(1, 7)),
 )
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
